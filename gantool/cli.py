@@ -1,0 +1,85 @@
+"""The ``gantool`` command: one Typer app per command group, joined here.
+
+Errors leave as one line on stderr (``error: ...``) with a non-zero status:
+2 for usage errors, 1 for everything else the user can fix, 130 on Ctrl-C.
+Each stage keeps its heavy imports (torch, onnx, onnxruntime) inside its
+commands, so ``gantool --help`` and the onnxruntime path start fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from gantool import __version__
+from gantool.benchmarks.cli import bench
+from gantool.errors import GantoolError
+from gantool.export.cli import export
+from gantool.runtime.cli import generate
+from gantool.training.cli import train_app
+
+
+class OneLineErrors(TyperGroup):
+    """Report usage and gantool errors as one line on stderr instead of a panel or a traceback."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except click.ClickException as exc:
+            hint = ""
+            if isinstance(exc, click.UsageError) and exc.ctx is not None:
+                hint = f" (see '{exc.ctx.command_path} --help')"
+            _fail(f"{exc.format_message()}{hint}", exc.exit_code, standalone_mode, exc)
+        except click.Abort as exc:
+            _fail("aborted", 130, standalone_mode, exc)
+        except GantoolError as exc:
+            _fail(str(exc), exc.exit_code, standalone_mode, exc)
+        except OSError as exc:  # disk full, permission denied: the system's words, one line
+            where = f": {exc.filename}" if exc.filename else ""
+            _fail(f"{exc.strerror or exc}{where}", 1, standalone_mode, exc)
+        if not standalone_mode:
+            return result
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _fail(message: str, code: int, standalone_mode: bool, exc: BaseException) -> None:
+    if not standalone_mode:
+        raise exc
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+app = typer.Typer(
+    cls=OneLineErrors,
+    name="gantool",
+    help="Train GANs, export them to ONNX/TensorRT, and sample from them fast.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(train_app, name="train")
+app.command()(export)
+app.command()(generate)
+app.command()(bench)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gantool {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Train GANs, export them to ONNX/TensorRT, and sample from them fast."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="gantool")

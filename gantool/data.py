@@ -1,0 +1,175 @@
+"""Training images as float32 arrays N×C×H×W in [-1, 1]: bundled digits, MNIST IDX files, any image folder.
+
+Everything here works offline. ``digits`` is scikit-learn's bundled
+handwritten-digits set (1,797 real 8×8 scans) presented like MNIST: upscaled
+to a 20×20 box, centred by centre of mass in a 28×28 frame. MNIST is read from
+its standard IDX files; downloading them is an opt-in convenience with
+checksums.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import struct
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from gantool.errors import GantoolError, UsageError
+from gantool.files import atomic_write_bytes
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+MNIST_SIDE = 28
+MNIST_BOX = 20  # MNIST digits fit a 20×20 box inside the 28×28 frame
+
+# The training images of MNIST, as published; md5 as listed by torchvision.
+MNIST_TRAIN_IMAGES = "train-images-idx3-ubyte"
+MNIST_MD5 = "f68b3c2dcbeaaa9fbdd348bbdeb94873"
+MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+
+
+def pixels_to_unit(pixels: np.ndarray) -> np.ndarray:
+    """uint8 N×H×W×C → float32 N×C×H×W in [-1, 1], the generators' Tanh range."""
+    return (pixels.astype(np.float32).transpose(0, 3, 1, 2) / 127.5 - 1.0).copy()
+
+
+def load_digits_mnist_style() -> np.ndarray:
+    """scikit-learn's 1,797 digits as uint8 N×28×28×1, framed the way MNIST frames its digits."""
+    from sklearn.datasets import load_digits  # bundled with scikit-learn: no download
+
+    raw = load_digits().images  # N×8×8, values 0..16
+    out = np.zeros((len(raw), MNIST_SIDE, MNIST_SIDE, 1), dtype=np.uint8)
+    margin = (MNIST_SIDE - MNIST_BOX) // 2
+    for i, digit in enumerate(raw):
+        small = Image.fromarray(np.clip(digit * 16.0, 0, 255).astype(np.uint8))
+        box = np.asarray(small.resize((MNIST_BOX, MNIST_BOX), Image.Resampling.BICUBIC), dtype=np.uint8)
+        frame = np.zeros((MNIST_SIDE, MNIST_SIDE), dtype=np.uint8)
+        frame[margin : margin + MNIST_BOX, margin : margin + MNIST_BOX] = box
+        out[i, :, :, 0] = _centre_of_mass_shift(frame)
+    return out
+
+
+def _centre_of_mass_shift(frame: np.ndarray) -> np.ndarray:
+    """Shift a digit so its centre of mass sits at the frame centre, as MNIST does."""
+    mass = frame.astype(np.float64)
+    total = mass.sum()
+    if total == 0:
+        return frame
+    rows, cols = np.indices(frame.shape)
+    centre = (np.array(frame.shape) - 1) / 2
+    dy, dx = np.rint(centre - [(rows * mass).sum() / total, (cols * mass).sum() / total]).astype(int)
+    limit = (MNIST_SIDE - MNIST_BOX) // 2
+    dy, dx = int(np.clip(dy, -limit, limit)), int(np.clip(dx, -limit, limit))
+    return np.roll(frame, (dy, dx), axis=(0, 1))  # the margin is empty, so nothing wraps
+
+
+def read_idx_images(path: Path) -> np.ndarray:
+    """An IDX3 image file (plain or .gz) → uint8 N×H×W×1, refusing truncated or foreign files."""
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise GantoolError(f"{path}: cannot read IDX file ({exc})") from None
+    if len(raw) < 16:
+        raise GantoolError(f"{path}: truncated IDX file ({len(raw)} bytes, header needs 16)")
+    magic, count, rows, cols = struct.unpack(">IIII", raw[:16])
+    if magic != 0x00000803:
+        raise GantoolError(f"{path}: not an IDX image file (magic {magic:#010x}, expected 0x00000803)")
+    expected = 16 + count * rows * cols
+    if len(raw) != expected:
+        raise GantoolError(f"{path}: truncated IDX file ({len(raw)} bytes, header promises {expected})")
+    if count == 0 or not 4 <= rows <= 4096 or not 4 <= cols <= 4096:
+        raise GantoolError(f"{path}: IDX file holds no usable images ({count} of {rows}×{cols})")
+    return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(count, rows, cols, 1)
+
+
+def find_mnist(data_dir: Path) -> Path | None:
+    """The MNIST training-images file in ``data_dir`` (or torchvision's MNIST/raw layout), if any."""
+    for folder in (data_dir, data_dir / "MNIST" / "raw"):
+        for name in (MNIST_TRAIN_IMAGES, MNIST_TRAIN_IMAGES + ".gz"):
+            if (folder / name).is_file():
+                return folder / name
+    return None
+
+
+def download_mnist(data_dir: Path) -> Path:
+    """Fetch the MNIST training images into ``data_dir``, verified by md5; one clear line when offline."""
+    target = data_dir / (MNIST_TRAIN_IMAGES + ".gz")
+    errors = []
+    for mirror in MNIST_MIRRORS:
+        try:
+            with urllib.request.urlopen(mirror + target.name, timeout=30) as response:
+                payload = response.read()
+        except OSError as exc:
+            errors.append(str(getattr(exc, "reason", exc)))
+            continue
+        if hashlib.md5(payload).hexdigest() != MNIST_MD5:
+            errors.append(f"checksum mismatch from {mirror}")
+            continue
+        atomic_write_bytes(target, payload)
+        return target
+    raise GantoolError(f"cannot download MNIST (offline?): {errors[-1] if errors else 'no mirror'}")
+
+
+def load_mnist(data_dir: Path, download: bool) -> np.ndarray:
+    """MNIST training images as uint8 N×28×28×1 from ``data_dir``, downloading only if asked."""
+    path = find_mnist(data_dir)
+    if path is None:
+        if not download:
+            raise UsageError(
+                f"MNIST not found in {data_dir}: put {MNIST_TRAIN_IMAGES}[.gz] there, or pass --download"
+            )
+        path = download_mnist(data_dir)
+    return read_idx_images(path)
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files under ``folder`` (recursively), in a stable order."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def load_image(path: Path, size: int, channels: int) -> np.ndarray:
+    """One image file → uint8 size×size×channels: converted, centre-cropped to a square, resized."""
+    with Image.open(path) as image:
+        image = image.convert("L" if channels == 1 else "RGB")
+        side = min(image.size)
+        left, top = (image.width - side) // 2, (image.height - side) // 2
+        image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BICUBIC)
+        array = np.asarray(image, dtype=np.uint8)
+    return array.reshape(size, size, channels)
+
+
+def guess_channels(paths: list[Path]) -> int:
+    """1 if every sampled image is greyscale, else 3: a folder of scans trains a grey model."""
+    for path in paths[:64]:
+        try:
+            with Image.open(path) as image:
+                if image.mode not in ("1", "L", "LA", "I", "I;16", "F"):
+                    return 3
+        except (OSError, UnidentifiedImageError):
+            continue
+    return 1
+
+
+def load_image_folder(folder: Path, size: int, channels: int | None) -> tuple[np.ndarray, list[str]]:
+    """All readable images under ``folder`` as uint8 N×size×size×C, plus the names of unreadable files."""
+    if not folder.is_dir():
+        raise UsageError(f"dataset {folder} is neither 'digits', 'mnist' nor a folder")
+    paths = list_images(folder)
+    if not paths:
+        raise UsageError(f"dataset folder {folder} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    channels = channels or guess_channels(paths)
+    images, skipped = [], []
+    for path in paths:
+        try:
+            images.append(load_image(path, size, channels))
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+            skipped.append(str(path))
+    if not images:
+        raise UsageError(f"dataset folder {folder} has no readable images ({len(skipped)} unreadable)")
+    return np.stack(images), skipped

@@ -1,0 +1,91 @@
+"""Atomic output: nothing half-written, nothing overwritten without ``--force``.
+
+Every file gantool writes goes to a temporary name in the destination folder
+and is renamed into place only once complete, so an interrupted or failed
+command never leaves a truncated artifact where a good one is expected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from gantool.errors import GantoolError, UsageError
+
+
+def check_output_path(path: Path, force: bool, what: str = "output") -> None:
+    """Refuse an existing output unless forced, and a destination we cannot write.
+
+    Called before any work starts, so a refusal touches nothing.
+    """
+    if path.exists() and not force:
+        raise UsageError(f"{what} {path} already exists (use --force to overwrite)")
+    parent = path.parent if path.parent != Path("") else Path(".")
+    probe = parent
+    while not probe.exists():  # the nearest existing ancestor decides writability
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UsageError(f"cannot write {what} {path}: {probe} is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write {what} {path}: {probe} is not writable")
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+
+    On any exception the temporary file is removed and ``path`` is untouched.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_save(path: Path, save: Callable[[Path], None]) -> None:
+    """Run ``save(tmp)`` (any library's writer) and move the result onto ``path``."""
+    with atomic_path(path) as tmp:
+        save(tmp)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: Path, force: bool) -> Iterator[Path]:
+    """Yield a fresh staging folder beside ``path``; it becomes ``path`` on success.
+
+    With ``force`` an existing ``path`` is replaced only after the new one is
+    complete, so a failure keeps the old output intact.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    try:
+        yield staging
+        if path.exists():
+            if not force:
+                raise GantoolError(f"{path} appeared while writing; nothing was written")
+            trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.replace(path, trash / path.name)
+            os.replace(staging, path)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(staging, path)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)

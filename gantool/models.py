@@ -1,0 +1,164 @@
+"""Generator and discriminator networks, built from a ModelSpec by architecture name.
+
+The vanilla GAN follows Goodfellow et al. 2014 and the seed notes (MLPs with
+LeakyReLU 0.2 and a Tanh output); the conv generator follows the DCGAN shape
+of pytorch/examples (ConvTranspose + BatchNorm + ReLU, Tanh out). Generators
+take a latent N×Z and return images N×C×H×W in [-1, 1]; discriminators return
+one logit per image (the sigmoid lives in the loss, for numerical stability).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from gantool.spec import ModelSpec
+
+DEFAULT_MLP_HIDDEN = [256, 512, 1024]
+DEFAULT_NGF = 64
+
+
+class MLPGenerator(nn.Module):
+    """z (N×Z) → hidden LeakyReLU layers → Tanh → images (N×C×H×W)."""
+
+    def __init__(self, latent_dim: int, hidden: list[int], image_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.image_shape = image_shape
+        layers: list[nn.Module] = []
+        width = latent_dim
+        for out in hidden:
+            layers += [nn.Linear(width, out), nn.LeakyReLU(0.2)]  # N×width → N×out
+            width = out
+        layers += [nn.Linear(width, math.prod(image_shape)), nn.Tanh()]  # N×width → N×(C·H·W)
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).view(-1, *self.image_shape)  # N×C×H×W
+
+
+class MLPDiscriminator(nn.Module):
+    """Images (N×C×H×W) → reversed hidden widths with LeakyReLU and dropout → one logit."""
+
+    def __init__(self, hidden: list[int], image_shape: tuple[int, int, int], dropout: float = 0.3) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]  # N×C×H×W → N×(C·H·W)
+        width = math.prod(image_shape)
+        for out in reversed(hidden):
+            layers += [nn.Linear(width, out), nn.LeakyReLU(0.2), nn.Dropout(dropout)]
+            width = out
+        layers.append(nn.Linear(width, 1))  # N×width → N×1 logit
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images).view(-1)  # N
+
+
+def dcgan_base_size(side: int) -> int:
+    """Side of the first feature map: halve ``side`` while even and above 7 (28→7, 32→4, 64→4)."""
+    while side % 2 == 0 and side > 7:
+        side //= 2
+    return side
+
+
+def check_dcgan_geometry(height: int, width: int) -> None:
+    """The DCGAN stack doubles a small square map, so it needs a square side like 28, 32 or 64."""
+    if height != width or dcgan_base_size(height) > 8 or dcgan_base_size(height) < 3:
+        raise ValueError(f"the dcgan architecture needs a square image whose side halves down to 3..8 (28, 32, 64…), got {height}×{width}")
+
+
+class DCGANGenerator(nn.Module):
+    """z (N×Z) → ConvTranspose to a b×b map → ×2 upsampling blocks → Tanh → N×C×S×S."""
+
+    def __init__(self, latent_dim: int, ngf: int, image_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        channels, side, _ = image_shape
+        check_dcgan_geometry(side, image_shape[2])
+        base = dcgan_base_size(side)
+        steps = int(math.log2(side // base))
+        width = ngf * 2 ** (steps - 1)
+        layers: list[nn.Module] = [
+            nn.Unflatten(1, (latent_dim, 1, 1)),  # N×Z → N×Z×1×1
+            nn.ConvTranspose2d(latent_dim, width, base, 1, 0, bias=False),  # → N×width×b×b
+            nn.BatchNorm2d(width),
+            nn.ReLU(True),
+        ]
+        for _ in range(steps - 1):
+            layers += [
+                nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),  # ×2 spatial, ÷2 channels
+                nn.BatchNorm2d(width // 2),
+                nn.ReLU(True),
+            ]
+            width //= 2
+        layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]  # → N×C×S×S
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class DCGANDiscriminator(nn.Module):
+    """N×C×S×S → strided convs halving the map down to b×b → one logit per image."""
+
+    def __init__(self, ndf: int, image_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        channels, side, _ = image_shape
+        base = dcgan_base_size(side)
+        steps = int(math.log2(side // base))
+        layers: list[nn.Module] = [nn.Conv2d(channels, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]  # S → S/2
+        width = ndf
+        for _ in range(steps - 1):
+            layers += [
+                nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),  # ÷2 spatial, ×2 channels
+                nn.BatchNorm2d(width * 2),
+                nn.LeakyReLU(0.2, True),
+            ]
+            width *= 2
+        layers.append(nn.Conv2d(width, 1, base, 1, 0, bias=False))  # b×b → 1×1 logit
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images).view(-1)  # N
+
+
+def _mlp_generator(spec: ModelSpec) -> nn.Module:
+    assert spec.latent_dim is not None
+    return MLPGenerator(spec.latent_dim, list(spec.arch_params["hidden"]), spec.image_shape)
+
+
+def _dcgan_generator(spec: ModelSpec) -> nn.Module:
+    assert spec.latent_dim is not None
+    return DCGANGenerator(spec.latent_dim, spec.arch_params["ngf"], spec.image_shape)
+
+
+# Generators by architecture name: the spec's "arch" picks the builder.
+GENERATORS: dict[str, Callable[[ModelSpec], nn.Module]] = {
+    "mlp": _mlp_generator,
+    "dcgan": _dcgan_generator,
+}
+
+DISCRIMINATORS: dict[str, Callable[[ModelSpec], nn.Module]] = {
+    "mlp": lambda spec: MLPDiscriminator(list(spec.arch_params["hidden"]), spec.image_shape),
+    "dcgan": lambda spec: DCGANDiscriminator(spec.arch_params["ngf"], spec.image_shape),
+}
+
+
+def build_generator(spec: ModelSpec) -> nn.Module:
+    """A freshly initialised generator of the spec's architecture."""
+    return GENERATORS[spec.arch](spec)
+
+
+def build_discriminator(spec: ModelSpec) -> nn.Module:
+    """The discriminator that trains against the spec's generator."""
+    return DISCRIMINATORS[spec.arch](spec)
+
+
+def init_dcgan_weights(module: nn.Module) -> None:
+    """DCGAN's initialisation: conv weights N(0, 0.02), BatchNorm weights N(1, 0.02), biases 0."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)

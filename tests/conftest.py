@@ -1,0 +1,57 @@
+"""Shared fixtures: tiny models built in a second, and a CLI runner that keeps stderr apart.
+
+Nothing here trains for long or touches the network: a tiny MLP generator is
+enough to exercise checkpoints, export, backends and the CLI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from gantool.spec import ModelSpec
+
+
+def tiny_gan_spec(arch: str = "mlp") -> ModelSpec:
+    """A 1×8×8 MLP (or 1×28×28 DCGAN) generator with a latent of 8: milliseconds per batch."""
+    if arch == "dcgan":
+        return ModelSpec(kind="gan", arch="dcgan", arch_params={"ngf": 4}, channels=1, height=28, width=28, latent_dim=8)
+    return ModelSpec(kind="gan", arch="mlp", arch_params={"hidden": [16, 32]}, channels=1, height=8, width=8, latent_dim=8)
+
+
+def make_checkpoint(run_dir: Path, arch: str = "mlp", seed: int = 0) -> Path:
+    """Write a randomly initialised generator checkpoint into ``run_dir`` and return its path."""
+    import torch
+
+    from gantool.artifacts import checkpoint_in
+    from gantool.checkpoint import save_generator
+    from gantool.models import build_generator
+
+    spec = tiny_gan_spec(arch)
+    torch.manual_seed(seed)
+    module = build_generator(spec).eval()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = checkpoint_in(run_dir)
+    save_generator(module, spec, path)
+    return path
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path: Path) -> Path:
+    """A run dir holding only a tiny MLP generator checkpoint; returns the checkpoint path."""
+    return make_checkpoint(tmp_path / "run")
+
+
+@pytest.fixture
+def cli():
+    """Run ``gantool ARGS...`` in-process; the result has .exit_code, .stdout and .stderr."""
+    from gantool.cli import app
+
+    runner = CliRunner()
+
+    def invoke(*args: str | Path) -> Result:
+        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke
