@@ -11,9 +11,17 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
+
+try:  # typer >= 0.24 runs on its own vendored copy of click: its errors are not click's classes
+    from typer._click import echo
+    from typer._click.exceptions import Abort as ClickAbort
+    from typer._click.exceptions import ClickException
+except ImportError:  # older typer runs on click itself
+    from click import echo
+    from click.exceptions import Abort as ClickAbort
+    from click.exceptions import ClickException
 
 from gantool import __version__
 from gantool.benchmarks.cli import bench
@@ -22,6 +30,9 @@ from gantool.export.cli import export
 from gantool.runtime.cli import generate
 from gantool.training.cli import train_app
 
+CLI_ERRORS = (ClickException, typer.TyperException)
+ABORTS = (ClickAbort, typer.Abort)
+
 
 class OneLineErrors(TyperGroup):
     """Report usage and gantool errors as one line on stderr instead of a panel or a traceback."""
@@ -29,12 +40,13 @@ class OneLineErrors(TyperGroup):
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         try:
             result = super().main(*args, standalone_mode=False, **kwargs)
-        except click.ClickException as exc:
-            hint = ""
-            if isinstance(exc, click.UsageError) and exc.ctx is not None:
-                hint = f" (see '{exc.ctx.command_path} --help')"
-            _fail(f"{exc.format_message()}{hint}", exc.exit_code, standalone_mode, exc)
-        except click.Abort as exc:
+        except CLI_ERRORS as exc:
+            message = exc.format_message()  # empty when no arguments were given: the help was shown
+            ctx = getattr(exc, "ctx", None)
+            if message and exc.exit_code == 2 and ctx is not None:  # a usage error: point at the command's help
+                message += f" (see '{ctx.command_path} --help')"
+            _fail(message, exc.exit_code, standalone_mode, exc)
+        except ABORTS as exc:
             _fail("aborted", 130, standalone_mode, exc)
         except GantoolError as exc:
             _fail(str(exc), exc.exit_code, standalone_mode, exc)
@@ -49,7 +61,8 @@ class OneLineErrors(TyperGroup):
 def _fail(message: str, code: int, standalone_mode: bool, exc: BaseException) -> None:
     if not standalone_mode:
         raise exc
-    click.echo(f"error: {message}", err=True)
+    if message:
+        echo(f"error: {message}", err=True)
     sys.exit(code)
 
 

@@ -64,9 +64,9 @@ def _centre_of_mass_shift(frame: np.ndarray) -> np.ndarray:
     rows, cols = np.indices(frame.shape)
     centre = (np.array(frame.shape) - 1) / 2
     dy, dx = np.rint(centre - [(rows * mass).sum() / total, (cols * mass).sum() / total]).astype(int)
-    limit = (MNIST_SIDE - MNIST_BOX) // 2
+    limit = (MNIST_SIDE - MNIST_BOX) // 4  # keep at least a 2-pixel margin
     dy, dx = int(np.clip(dy, -limit, limit)), int(np.clip(dx, -limit, limit))
-    return np.roll(frame, (dy, dx), axis=(0, 1))  # the margin is empty, so nothing wraps
+    return np.roll(frame, (dy, dx), axis=(0, 1))  # the shift is smaller than the empty margin: nothing wraps
 
 
 def read_idx_images(path: Path) -> np.ndarray:

@@ -16,6 +16,9 @@ from pathlib import Path
 
 from gantool.errors import GantoolError, UsageError
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once: mkstemp/mkdtemp create owner-only entries, outputs should honour the umask
+
 
 def check_output_path(path: Path, force: bool, what: str = "output") -> None:
     """Refuse an existing output unless forced, and a destination we cannot write.
@@ -44,6 +47,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_UMASK)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -75,6 +79,7 @@ def atomic_directory(path: Path, force: bool) -> Iterator[Path]:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    os.chmod(staging, 0o777 & ~_UMASK)
     try:
         yield staging
         if path.exists():

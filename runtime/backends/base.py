@@ -1,0 +1,125 @@
+"""The one interface every inference backend implements: load an artifact, run a batch, report its device.
+
+A backend turns a float32 input batch (latents N×Z for a GAN, images
+N×C×H×W for a translator) into float32 images (N×C×H×W, in the spec's value
+range); everything around that — latents, decoding to pixels,
+writing files, timing — lives outside the backend and is shared. Adding a
+backend is one file with a subclass of ``Backend`` plus one line in
+``gantool.runtime.registry``.
+
+Backend modules keep their heavy imports (torch, onnxruntime, tensorrt)
+inside ``load`` so that the registry can list them and ask whether they are
+installed without paying for, or failing on, those imports.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from gantool.errors import BackendUnavailable, GantoolError
+from gantool.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a backend can run here, and if not, why and how to fix it."""
+
+    ok: bool
+    reason: str = ""
+
+
+class Backend(ABC):
+    """Runs one generator artifact on one device.
+
+    Life cycle: ``backend = SomeBackend(device)``, ``backend.load(model)``
+    (MODEL as the user gave it: run dir, checkpoint or exported file), then
+    ``backend.run(latents)`` as often as needed.
+    """
+
+    name: ClassVar[str]
+    """Registry name, as typed after ``--backend``."""
+    requires: ClassVar[tuple[str, ...]] = ()
+    """Importable modules the backend needs; checked with find_spec, without importing them."""
+    install_hint: ClassVar[str] = ""
+    """What to run when a required module is missing."""
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    """Devices this backend can run on."""
+
+    def __init__(self, device: str = "cpu") -> None:
+        if device not in self.devices:
+            raise BackendUnavailable(f"the {self.name} backend runs on {', '.join(self.devices)}, not {device!r}")
+        self.device = device
+        self._spec: ModelSpec | None = None
+        self.artifact: Path | None = None
+
+    @classmethod
+    def availability(cls) -> Availability:
+        """Installed or not, decided without importing the (slow, possibly broken) modules."""
+        missing = [module for module in cls.requires if importlib.util.find_spec(module) is None]
+        if missing:
+            return Availability(False, f"{', '.join(missing)} is not installed ({cls.install_hint})")
+        return Availability(True)
+
+    @classmethod
+    @abstractmethod
+    def resolve(cls, model: Path) -> Path:
+        """The artifact this backend loads for MODEL (a run dir may hold several); ArtifactError if none."""
+
+    @classmethod
+    def peek_spec(cls, artifact: Path) -> ModelSpec | None:
+        """The artifact's spec if it can be read without loading the engine (None: only ``load`` tells).
+
+        Lets callers refuse the wrong kind of model before paying for a heavy import.
+        """
+        return None
+
+    @abstractmethod
+    def _load(self, artifact: Path) -> ModelSpec:
+        """Load ``artifact`` (already resolved) and return the spec it carries."""
+
+    @abstractmethod
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """float32 inputs (``input_shape``) → float32 images (N×C×H×W) in ``spec.value_range``."""
+
+    def load(self, model: Path) -> None:
+        """Resolve MODEL to this backend's artifact and load it."""
+        available = self.availability()
+        if not available.ok:
+            raise BackendUnavailable(f"the {self.name} backend is unavailable: {available.reason}")
+        artifact = self.resolve(model)
+        self._spec = self._load(artifact)
+        self.artifact = artifact
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The spec of the loaded model."""
+        if self._spec is None:
+            raise GantoolError(f"the {self.name} backend has no model loaded")
+        return self._spec
+
+    def input_shape(self, batch_size: int) -> tuple[int, ...]:
+        """Shape of one input batch: N×Z latents for a GAN, N×C×H×W images for a translator."""
+        spec = self.spec
+        if spec.latent_dim is not None:
+            return (batch_size, spec.latent_dim)
+        return (batch_size, *spec.image_shape)
+
+    def warmup(self, batch_size: int, min_seconds: float = 0.0, min_runs: int = 2) -> int:
+        """Run a few batches so allocation and lazy initialisation stay out of timings; returns the run count."""
+        batch = np.zeros(self.input_shape(batch_size), dtype=np.float32)
+        runs, start = 0, time.perf_counter()
+        while runs < min_runs or time.perf_counter() - start < min_seconds:
+            self.run(batch)
+            runs += 1
+        return runs
+
+    def describe(self) -> str:
+        """Short human label, e.g. ``onnxruntime (cpu)``."""
+        return f"{self.name} ({self.device})"

@@ -1,0 +1,161 @@
+"""``gantool bench`` and its statistics: synthetic timings for the maths, tiny settings for the command.
+
+No test here asserts how fast anything is: timings belong in benchmarks, not in pass/fail tests.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import make_checkpoint
+from gantool.benchmarks.timing import percentile, summarize, time_runs
+from gantool.export.onnx_export import export_checkpoint
+from gantool.runtime import registry
+from gantool.runtime.backends.base import Backend
+from gantool.spec import ModelSpec
+
+TINY = ["--batch-sizes", "1,3", "--warmup-s", "0", "--min-runs", "2", "--max-s", "0"]
+
+
+@pytest.fixture(scope="module")
+def exported_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("exported") / "run"
+    export_checkpoint(make_checkpoint(run), run)
+    return run
+
+
+def test_percentile_interpolates_like_numpy() -> None:
+    values = sorted(np.random.default_rng(0).exponential(size=101).tolist())
+    for q in (0, 1, 50, 90, 99, 100):
+        assert percentile(values, q) == pytest.approx(np.percentile(values, q))
+    assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 90) == pytest.approx(4.6)
+    with pytest.raises(ValueError):
+        percentile([], 50)
+
+
+def test_summarize_reports_milliseconds_and_images_per_second() -> None:
+    stats = summarize([0.004, 0.001, 0.003, 0.002], batch_size=8)
+    assert (stats.runs, stats.min_ms, stats.max_ms) == (4, pytest.approx(1.0), pytest.approx(4.0))
+    assert stats.mean_ms == pytest.approx(2.5) and stats.p50_ms == pytest.approx(2.5)
+    assert stats.images_per_s == pytest.approx(8 / 0.0025)
+    with pytest.raises(ValueError):
+        summarize([], batch_size=1)
+
+
+class FakeClock:
+    """A clock that only moves when the fake workload runs: 0.25 s per call (exact in binary, so no rounding)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.seen: list[int] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def run(self, item: int) -> None:
+        self.seen.append(item)
+        self.now += 0.25
+
+
+def test_time_runs_excludes_warmup_cycles_inputs_and_stops_on_budget() -> None:
+    clock = FakeClock()
+    durations = time_runs(clock.run, [0, 1, 2], warmup_s=1.0, min_runs=3, max_s=2.5, clock=clock)
+    assert durations == [0.25] * 10
+    assert len(clock.seen) == 14  # 4 warm-up runs (1 s) were run but not returned
+    assert clock.seen[:6] == [0, 1, 2, 0, 1, 2]
+
+
+def test_time_runs_reaches_min_runs_past_the_budget() -> None:
+    clock = FakeClock()
+    assert len(time_runs(clock.run, [0], warmup_s=0.0, min_runs=25, max_s=1.0, clock=clock)) == 25
+    assert len(clock.seen) == 26  # warm-up always runs at least once
+
+
+def test_bench_table_and_json(cli, exported_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = cli("bench", exported_run, *TINY, "--json", out)
+    assert result.exit_code == 0, result.stderr
+    header = result.stdout.splitlines()[0].split()
+    assert header[:4] == ["backend", "device", "batch", "runs"] and "images/s" in header
+    report = json.loads(out.read_text())
+    assert set(report) == {"model", "spec", "settings", "environment", "rows"}
+    assert report["spec"]["latent_dim"] == 8 and report["settings"]["batch_sizes"] == [1, 3]
+    assert {"cpu", "cpu_count", "python", "versions"} <= set(report["environment"])
+    assert {"numpy", "torch", "onnxruntime"} <= set(report["environment"]["versions"])
+    assert [(r["backend"], r["batch_size"], r["status"]) for r in report["rows"]] == [
+        ("torch", 1, "ok"),
+        ("torch", 3, "ok"),
+        ("onnxruntime", 1, "ok"),
+        ("onnxruntime", 3, "ok"),
+    ]
+    for row in report["rows"]:
+        assert row["runs"] >= 2 and row["p50_ms"] <= row["p99_ms"] and row["images_per_s"] > 0
+        assert {"mean_ms", "p90_ms", "device", "artifact"} <= set(row)
+
+
+class UninstalledBackend(Backend):
+    name = "uninstalled"
+    requires = ("gantool_no_such_engine",)
+    install_hint = "pip install gantool-no-such-engine"
+
+    @classmethod
+    def resolve(cls, model: Path) -> Path:
+        return model
+
+    def _load(self, artifact: Path) -> ModelSpec:
+        raise AssertionError("never reached")
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        raise AssertionError("never reached")
+
+
+def test_unavailable_and_failing_backends_get_rows_not_crashes(
+    cli, monkeypatch: pytest.MonkeyPatch, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(registry.BACKENDS, "uninstalled", f"{__name__}:UninstalledBackend")
+    out = tmp_path / "bench.json"
+    # the run dir was never exported: onnxruntime cannot load it, torch can
+    result = cli("bench", tiny_checkpoint.parent, "--backends", "uninstalled,onnxruntime,torch", *TINY, "--json", out)
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["backend"], r["status"]) for r in rows] == [
+        ("uninstalled", "unavailable"),
+        ("onnxruntime", "failed"),
+        ("torch", "ok"),
+        ("torch", "ok"),
+    ]
+    assert "pip install gantool-no-such-engine" in rows[0]["error"] and "gantool export" in rows[1]["error"]
+    assert "unavailable: " in result.stdout and "failed: " in result.stdout
+    assert "onnxruntime" not in json.loads(out.read_text())["environment"]["versions"]  # it never ran
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--batch-sizes", "0"],
+        ["--batch-sizes", "a,b"],
+        ["--backends", "tensorflow"],
+        ["--backends", ","],
+        ["--min-runs", "0"],
+    ],
+)
+def test_bad_bench_flags_exit_2(cli, tiny_checkpoint: Path, flags: list[str]) -> None:
+    result = cli("bench", tiny_checkpoint.parent, *flags)
+    assert result.exit_code == 2 and result.stderr.startswith("error: ")
+
+
+def test_bench_refuses_to_overwrite_json(cli, tiny_checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    out.write_text("{}")
+    result = cli("bench", tiny_checkpoint.parent, *TINY, "--json", out)
+    assert result.exit_code == 2 and "--force" in result.stderr and out.read_text() == "{}"
+
+
+def test_bench_fails_when_no_backend_can_run(cli, tmp_path: Path) -> None:
+    result = cli("bench", tmp_path / "missing", *TINY)
+    assert result.exit_code == 1 and "no backend could run" in result.stderr
+    assert result.stdout.count("does not exist") == 2  # one row per backend says why

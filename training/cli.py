@@ -1,0 +1,162 @@
+"""``gantool train``: one command per model family, sharing the run-folder conventions.
+
+Only typer and the standard library are imported here at module level; torch
+comes in when a command runs, so ``gantool --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gantool.errors import UsageError
+from gantool.latents import MAX_SEED
+from gantool.training.config import BUILTIN_DATASETS, GanConfig, resolve_resumed_config
+
+DEFAULTS = GanConfig()
+
+train_app = typer.Typer(
+    help="Train a model into a run folder (checkpoint, samples, metrics, resumable state).",
+    no_args_is_help=True,
+)
+
+
+class Arch(str, Enum):
+    mlp = "mlp"
+    dcgan = "dcgan"
+
+
+class Loss(str, Enum):
+    nonsaturating = "nonsaturating"
+    minimax = "minimax"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+DEFAULT_ARCH, DEFAULT_LOSS = Arch(DEFAULTS.arch), Loss(DEFAULTS.loss)
+
+
+def _positive_lr(value: float) -> float:
+    if not value > 0:
+        raise typer.BadParameter(f"{value} is not a positive learning rate")
+    return value
+
+
+def _decay(value: float) -> float:
+    if not 0 <= value < 1:
+        raise typer.BadParameter(f"{value} is not a decay in [0, 1)")
+    return value
+
+
+def _hidden_widths(value: str) -> list[int]:
+    """``256,512,1024`` → [256, 512, 1024]: the MLP's layer widths, generator side."""
+    try:
+        widths = [int(part) for part in value.split(",")]
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a comma-separated list of widths such as 256,512,1024") from None
+    if not 1 <= len(widths) <= 8 or not all(1 <= width <= 16384 for width in widths):
+        raise typer.BadParameter(f"{value!r}: give 1 to 8 widths, each between 1 and 16384")
+    return widths
+
+
+@train_app.command("gan")
+def gan(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder to create (or continue, with --resume).")],
+    dataset: Annotated[
+        str, typer.Option(help="'digits' (bundled, offline), 'mnist' (IDX files in --data-dir) or a folder of images.")
+    ] = DEFAULTS.dataset,
+    data_dir: Annotated[Path, typer.Option(help="Folder holding MNIST's train-images-idx3-ubyte[.gz].")] = Path("data"),
+    download: Annotated[
+        bool, typer.Option("--download", help="Fetch MNIST into --data-dir if it is not there.")
+    ] = False,
+    image_size: Annotated[
+        int, typer.Option(min=4, max=1024, help="Side that folder images are cropped and resized to.")
+    ] = DEFAULTS.image_size,
+    arch: Annotated[Arch, typer.Option(help="mlp: Goodfellow et al.'s MLPs; dcgan: conv nets.")] = DEFAULT_ARCH,
+    hidden: Annotated[
+        str, typer.Option(help="MLP widths, generator order (the discriminator mirrors them).")
+    ] = ",".join(map(str, DEFAULTS.hidden)),
+    ngf: Annotated[
+        int, typer.Option(min=1, max=1024, help="DCGAN base feature width of both networks.")
+    ] = DEFAULTS.ngf,
+    latent_dim: Annotated[int, typer.Option(min=1, max=4096, help="Size of the noise vector z.")] = DEFAULTS.latent_dim,
+    epochs: Annotated[
+        int, typer.Option(min=1, help="Total epochs (with --resume: train until this many).")
+    ] = DEFAULTS.epochs,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per batch.")] = DEFAULTS.batch_size,
+    lr: Annotated[
+        float, typer.Option(callback=_positive_lr, help="Adam learning rate of both networks.")
+    ] = DEFAULTS.lr,
+    loss: Annotated[
+        Loss, typer.Option(help="Generator loss: nonsaturating (max log D(G(z))) or the paper's minimax.")
+    ] = DEFAULT_LOSS,
+    d_steps: Annotated[
+        int, typer.Option(min=1, max=100, help="Discriminator steps per generator step (k).")
+    ] = DEFAULTS.d_steps,
+    ema: Annotated[
+        float,
+        typer.Option(
+            callback=_decay, help="Decay of the generator weight average that checkpoints and grids hold (0: off)."
+        ),
+    ] = DEFAULTS.ema,
+    seed: Annotated[
+        int, typer.Option(min=0, max=MAX_SEED, help="Seed for weights, shuffling, noise and the sample grid.")
+    ] = DEFAULTS.seed,
+    device: Annotated[Device, typer.Option(help="auto: CUDA if available, else CPU.")] = Device.auto,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out from its last finished epoch.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Start over in a non-empty --out, replacing its run files.")
+    ] = False,
+) -> None:
+    """Train a vanilla GAN (MLP or DCGAN) on digits, MNIST or a folder of images.
+
+    Each epoch writes a sample grid (samples 0-63 of --seed, as 'gantool generate'
+    makes them), a line of metrics.jsonl, generator.safetensors and train_state.pt.
+    """
+    from gantool.artifacts import TRAIN_STATE_FILE
+    from gantool.training.gan import train_gan
+    from gantool.training.run_dir import check_run_dir
+    from gantool.training.state import load_train_state
+
+    check_run_dir(out, resume, force)
+    cfg = GanConfig(
+        dataset=dataset, image_size=image_size, arch=arch.value, hidden=_hidden_widths(hidden), ngf=ngf,
+        latent_dim=latent_dim, epochs=epochs, batch_size=batch_size, lr=lr, loss=loss.value, d_steps=d_steps, ema=ema,
+        seed=seed,
+    )  # fmt: skip
+    state = None
+    if resume:
+        state = load_train_state(out / TRAIN_STATE_FILE)
+        if state.get("kind") != "gan" or not isinstance(state.get("config"), dict):
+            raise UsageError(f"{out} holds the training state of a {state.get('kind')!r} run, not a GAN")
+        cfg = resolve_resumed_config(cfg, state["config"], _explicit_options(ctx))
+        if state["epoch"] >= cfg.epochs:
+            raise UsageError(f"{out} has already trained {state['epoch']} epochs: pass a larger --epochs")
+    if cfg.dataset not in BUILTIN_DATASETS:
+        cfg.dataset = str(Path(cfg.dataset).resolve())  # a resumed run finds its folder from anywhere
+    last = train_gan(cfg, out, data_dir=data_dir, download=download, device=device.value, force=force, state=state)
+    typer.echo(
+        f"trained {last['epoch']}/{cfg.epochs} epochs ({last['steps']} generator steps): "
+        f"loss_d {last['loss_d']:.3f} loss_g {last['loss_g']:.3f} "
+        f"D(x) {last['d_real']:.3f} D(G(z)) {last['d_fake']:.3f} -> {out}"
+    )
+
+
+def _explicit_options(ctx: typer.Context) -> set[str]:
+    """Options the user typed (or set in the environment), as opposed to defaults.
+
+    Compared by name: typer vendors its own click, whose ParameterSource is not click's.
+    """
+    typed = ("COMMANDLINE", "ENVIRONMENT")
+    sources = {param.name: ctx.get_parameter_source(param.name) for param in ctx.command.params if param.name}
+    return {name for name, source in sources.items() if source is not None and source.name in typed}
