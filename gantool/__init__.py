@@ -35,8 +35,8 @@ def load(model: str | Path, backend: str = "auto") -> Generator:
 
 def torch_module(model: str | Path) -> nn.Module:
     """The generator of a run dir or checkpoint as an ``nn.Module`` in eval mode, for custom code."""
-    from gantool.checkpoint import load_generator
     from gantool.artifacts import resolve_checkpoint
+    from gantool.checkpoint import load_generator
 
     module, _ = load_generator(resolve_checkpoint(Path(model)))
     return module

@@ -57,7 +57,9 @@ def load_generator(path: Path) -> tuple[nn.Module, ModelSpec]:
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:  # missing/unexpected keys or wrong shapes
-        raise ArtifactError(f"{path}: weights do not match the spec's {spec.arch} generator ({_first_line(exc)})") from None
+        raise ArtifactError(
+            f"{path}: weights do not match the spec's {spec.arch} generator ({_first_line(exc)})"
+        ) from None
     return module.eval(), spec
 
 

@@ -121,9 +121,7 @@ def load_mnist(data_dir: Path, download: bool) -> np.ndarray:
     path = find_mnist(data_dir)
     if path is None:
         if not download:
-            raise UsageError(
-                f"MNIST not found in {data_dir}: put {MNIST_TRAIN_IMAGES}[.gz] there, or pass --download"
-            )
+            raise UsageError(f"MNIST not found in {data_dir}: put {MNIST_TRAIN_IMAGES}[.gz] there, or pass --download")
         path = download_mnist(data_dir)
     return read_idx_images(path)
 

@@ -66,7 +66,9 @@ def dcgan_base_size(side: int) -> int:
 def check_dcgan_geometry(height: int, width: int) -> None:
     """The DCGAN stack doubles a small square map, so it needs a square side like 28, 32 or 64."""
     if height != width or dcgan_base_size(height) > 8 or dcgan_base_size(height) < 3:
-        raise ValueError(f"the dcgan architecture needs a square image whose side halves down to 3..8 (28, 32, 64…), got {height}×{width}")
+        raise ValueError(
+            f"the dcgan architecture needs a square image whose side halves down to 3..8 (28, 32, 64…), got {height}×{width}"
+        )
 
 
 class DCGANGenerator(nn.Module):

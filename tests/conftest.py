@@ -8,17 +8,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner, Result
 
+from gantool.runtime.backends.base import Backend
 from gantool.spec import ModelSpec
 
 
 def tiny_gan_spec(arch: str = "mlp") -> ModelSpec:
     """A 1×8×8 MLP (or 1×28×28 DCGAN) generator with a latent of 8: milliseconds per batch."""
     if arch == "dcgan":
-        return ModelSpec(kind="gan", arch="dcgan", arch_params={"ngf": 4}, channels=1, height=28, width=28, latent_dim=8)
-    return ModelSpec(kind="gan", arch="mlp", arch_params={"hidden": [16, 32]}, channels=1, height=8, width=8, latent_dim=8)
+        return ModelSpec(
+            kind="gan", arch="dcgan", arch_params={"ngf": 4}, channels=1, height=28, width=28, latent_dim=8
+        )
+    return ModelSpec(
+        kind="gan", arch="mlp", arch_params={"hidden": [16, 32]}, channels=1, height=8, width=8, latent_dim=8
+    )
 
 
 def make_checkpoint(run_dir: Path, arch: str = "mlp", seed: int = 0) -> Path:
@@ -55,3 +61,21 @@ def cli():
         return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
     return invoke
+
+
+class NotInstalledBackend(Backend):
+    """A registered backend whose engine is missing: it must be reported, never loaded."""
+
+    name = "missing"
+    requires = ("gantool_no_such_engine",)
+    install_hint = "pip install gantool-no-such-engine"
+
+    @classmethod
+    def resolve(cls, model: Path) -> Path:
+        return model
+
+    def _load(self, artifact: Path) -> ModelSpec:
+        raise AssertionError("never reached: availability is checked first")
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        raise AssertionError("never reached")

@@ -15,8 +15,6 @@ from conftest import make_checkpoint
 from gantool.benchmarks.timing import percentile, summarize, time_runs
 from gantool.export.onnx_export import export_checkpoint
 from gantool.runtime import registry
-from gantool.runtime.backends.base import Backend
-from gantool.spec import ModelSpec
 
 TINY = ["--batch-sizes", "1,3", "--warmup-s", "0", "--min-runs", "2", "--max-s", "0"]
 
@@ -97,26 +95,10 @@ def test_bench_table_and_json(cli, exported_run: Path, tmp_path: Path) -> None:
         assert {"mean_ms", "p90_ms", "device", "artifact"} <= set(row)
 
 
-class UninstalledBackend(Backend):
-    name = "uninstalled"
-    requires = ("gantool_no_such_engine",)
-    install_hint = "pip install gantool-no-such-engine"
-
-    @classmethod
-    def resolve(cls, model: Path) -> Path:
-        return model
-
-    def _load(self, artifact: Path) -> ModelSpec:
-        raise AssertionError("never reached")
-
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        raise AssertionError("never reached")
-
-
 def test_unavailable_and_failing_backends_get_rows_not_crashes(
     cli, monkeypatch: pytest.MonkeyPatch, tiny_checkpoint: Path, tmp_path: Path
 ) -> None:
-    monkeypatch.setitem(registry.BACKENDS, "uninstalled", f"{__name__}:UninstalledBackend")
+    monkeypatch.setitem(registry.BACKENDS, "uninstalled", "conftest:NotInstalledBackend")
     out = tmp_path / "bench.json"
     # the run dir was never exported: onnxruntime cannot load it, torch can
     result = cli("bench", tiny_checkpoint.parent, "--backends", "uninstalled,onnxruntime,torch", *TINY, "--json", out)

@@ -84,10 +84,9 @@ def test_existing_output_is_refused_without_force(tmp_path: Path) -> None:
 
 def test_atomic_directory_leaves_nothing_on_failure(tmp_path: Path) -> None:
     target = tmp_path / "images"
-    with pytest.raises(RuntimeError):
-        with atomic_directory(target, force=False) as staging:
-            (staging / "0.png").write_bytes(b"x")
-            raise RuntimeError("interrupted")
+    with pytest.raises(RuntimeError), atomic_directory(target, force=False) as staging:
+        (staging / "0.png").write_bytes(b"x")
+        raise RuntimeError("interrupted")
     assert list(tmp_path.iterdir()) == []
     with atomic_directory(target, force=False) as staging:
         atomic_write_text(staging / "0.txt", "done")

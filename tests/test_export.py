@@ -11,8 +11,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import make_checkpoint
 
+from conftest import make_checkpoint
 from gantool.artifacts import onnx_path_for
 from gantool.checkpoint import load_generator, read_spec
 from gantool.errors import GantoolError

@@ -15,7 +15,6 @@ from conftest import make_checkpoint, tiny_gan_spec
 from gantool.errors import ArtifactError, BackendUnavailable, UsageError
 from gantool.export.onnx_export import export_checkpoint
 from gantool.runtime import registry
-from gantool.runtime.backends.base import Backend
 from gantool.runtime.backends.onnxruntime_backend import TENSOR_PATHS
 from gantool.runtime.generator import Generator
 from gantool.spec import METADATA_KEY, ModelSpec
@@ -59,28 +58,10 @@ def test_unknown_backend_lists_the_choices() -> None:
         registry.backend_class("tensorflow")
 
 
-class NotInstalledBackend(Backend):
-    """A registered backend whose engine is missing, to check the install hint."""
-
-    name = "missing"
-    requires = ("gantool_no_such_engine",)
-    install_hint = "pip install gantool-no-such-engine"
-
-    @classmethod
-    def resolve(cls, model: Path) -> Path:
-        return model
-
-    def _load(self, artifact: Path) -> ModelSpec:
-        raise AssertionError("never reached: availability is checked first")
-
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        raise AssertionError("never reached")
-
-
 def test_a_backend_that_is_not_installed_says_how_to_install(
     monkeypatch: pytest.MonkeyPatch, exported_run: Path
 ) -> None:
-    monkeypatch.setitem(registry.BACKENDS, "missing", f"{__name__}:NotInstalledBackend")
+    monkeypatch.setitem(registry.BACKENDS, "missing", "conftest:NotInstalledBackend")
     assert not registry.availability("missing").ok
     with pytest.raises(BackendUnavailable, match="pip install gantool-no-such-engine"):
         registry.create("missing", exported_run)

@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 
 def timed(command: list[str]) -> tuple[float, float]:
     """Run ``command`` under /usr/bin/time; return (wall seconds, peak RSS in MB)."""
-    result = subprocess.run(["/usr/bin/time", "-f", "%e %M", *command], capture_output=True, text=True)
+    result = subprocess.run(["/usr/bin/time", "-f", "%e %M", *command], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         sys.exit(f"command failed: {' '.join(command)}\n{result.stderr}")
     wall, rss_kb = result.stderr.strip().splitlines()[-1].split()
@@ -46,10 +46,23 @@ def main() -> None:
     onnx_file, checkpoint = args.run_dir / "generator.onnx", args.run_dir / "generator.safetensors"
     commands = {
         "gantool generate (onnxruntime)": lambda out: [
-            sys.executable, "-m", "gantool", "generate", str(onnx_file), "-n", str(args.n), "--out", out,
+            sys.executable,
+            "-m",
+            "gantool",
+            "generate",
+            str(onnx_file),
+            "-n",
+            str(args.n),
+            "--out",
+            out,
         ],
         "plain PyTorch script": lambda out: [
-            sys.executable, str(HERE / "plain_torch_generate.py"), str(checkpoint), out, "-n", str(args.n),
+            sys.executable,
+            str(HERE / "plain_torch_generate.py"),
+            str(checkpoint),
+            out,
+            "-n",
+            str(args.n),
         ],
     }
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
