@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gantool.errors import BackendUnavailable, GantoolError, UsageError
+from gantool.errors import ArtifactError, BackendUnavailable, GantoolError, UsageError
 
 INPUT_VARIANTS = 4  # distinct input batches cycled through during timed runs
 # Distributions that provide each package (onnxruntime-gpu installs the same module as onnxruntime).
@@ -56,6 +56,8 @@ def bench(
     """Time each backend on each batch size: latency p50/p90/p99 and mean, throughput in images/s."""
     from gantool.files import check_output_path
 
+    if not model.exists():
+        raise ArtifactError(f"{model} does not exist")
     names = _parse_backends(backends)
     sizes = _parse_sizes(batch_sizes)
     if json_path is not None:

@@ -141,3 +141,9 @@ def test_bench_fails_when_no_backend_can_run(cli, tmp_path: Path) -> None:
     result = cli("bench", tmp_path / "missing", *TINY)
     assert result.exit_code == 1 and "no backend could run" in result.stderr
     assert result.stdout.count("does not exist") == 2  # one row per backend says why
+
+
+def test_a_missing_model_is_one_line_not_a_table(cli, tmp_path: Path) -> None:
+    result = cli("bench", tmp_path / "nowhere")
+    assert result.exit_code == 1
+    assert result.stdout == "" and result.stderr.strip() == f"error: {tmp_path / 'nowhere'} does not exist"
