@@ -138,9 +138,11 @@ def test_bench_refuses_to_overwrite_json(cli, tiny_checkpoint: Path, tmp_path: P
 
 
 def test_bench_fails_when_no_backend_can_run(cli, tmp_path: Path) -> None:
-    result = cli("bench", tmp_path / "missing", *TINY)
+    not_a_run = tmp_path / "not-a-run"
+    not_a_run.mkdir()
+    result = cli("bench", not_a_run, *TINY)
     assert result.exit_code == 1 and "no backend could run" in result.stderr
-    assert result.stdout.count("does not exist") == 2  # one row per backend says why
+    assert result.stdout.count("is it a gantool run dir?") == 2  # one row per backend says why
 
 
 def test_a_missing_model_is_one_line_not_a_table(cli, tmp_path: Path) -> None:
