@@ -6,8 +6,10 @@ saying which command produces it.
 
 Run dir layout (written by ``gantool train``, completed by ``gantool export``)::
 
-    RUN/generator.safetensors     weights + spec
-    RUN/generator.onnx            FP32 ONNX (after export)
+    RUN/generator.safetensors     weights + spec (a GAN)
+    RUN/generator_a2b.safetensors, RUN/generator_b2a.safetensors
+                                  the two translators of a CycleGAN run, one per direction
+    RUN/generator.onnx            FP32 ONNX (after export; generator_a2b.onnx … for CycleGAN)
     RUN/generator.fp16.onnx       FP16 ONNX (after export)
     RUN/train_state.pt            optimizers, RNG states, epoch: for --resume
     RUN/metrics.jsonl             one line of losses per epoch
@@ -31,8 +33,19 @@ SAMPLES_DIR = "samples"
 RUN_OPTIONS_FILE = "run.json"
 
 
-def checkpoint_in(run_dir: Path) -> Path:
-    return run_dir / f"{GENERATOR_STEM}{CHECKPOINT_SUFFIX}"
+DIRECTIONS = ("a2b", "b2a")
+
+
+def checkpoint_in(run_dir: Path, direction: str | None = None) -> Path:
+    """A run dir's generator checkpoint: the GAN's, or the CycleGAN translator for ``direction``."""
+    stem = GENERATOR_STEM if direction is None else f"{GENERATOR_STEM}_{direction}"
+    return run_dir / f"{stem}{CHECKPOINT_SUFFIX}"
+
+
+def run_checkpoints(run_dir: Path) -> list[Path]:
+    """Every generator checkpoint in a run dir: one for a GAN, both directions for a CycleGAN."""
+    candidates = [checkpoint_in(run_dir), *(checkpoint_in(run_dir, d) for d in DIRECTIONS)]
+    return [path for path in candidates if path.is_file()]
 
 
 def onnx_path_for(checkpoint: Path, out_dir: Path, precision: str) -> Path:
@@ -41,27 +54,35 @@ def onnx_path_for(checkpoint: Path, out_dir: Path, precision: str) -> Path:
     return out_dir / f"{checkpoint.name.removesuffix(CHECKPOINT_SUFFIX)}{suffix}"
 
 
-def resolve_checkpoint(model: Path) -> Path:
-    """The safetensors checkpoint behind a run dir or checkpoint path."""
+def resolve_checkpoint(model: Path, direction: str | None = None) -> Path:
+    """The safetensors checkpoint behind a run dir or checkpoint path.
+
+    In a CycleGAN run dir ``direction`` picks the translator (a2b when not given).
+    """
     if not model.exists():
         raise ArtifactError(f"{model} does not exist")
     if model.is_dir():
-        path = checkpoint_in(model)
-        if not path.is_file():
-            raise ArtifactError(f"{model} holds no {path.name}: is it a gantool run dir? (gantool train writes one)")
-        return path
+        gan = checkpoint_in(model)
+        if gan.is_file() and direction is None:
+            return gan
+        translator = checkpoint_in(model, direction or DIRECTIONS[0])
+        if translator.is_file():
+            return translator
+        if gan.is_file():
+            raise ArtifactError(f"{model} holds a GAN generator: --direction applies to CycleGAN runs only")
+        raise ArtifactError(f"{model} holds no {gan.name}: is it a gantool run dir? (gantool train writes one)")
     if model.name.endswith(CHECKPOINT_SUFFIX):
         return model
     raise ArtifactError(f"{model} is not a checkpoint: expected a run dir or a {CHECKPOINT_SUFFIX} file")
 
 
-def resolve_onnx(model: Path, precision: str = "fp32") -> Path:
+def resolve_onnx(model: Path, precision: str = "fp32", direction: str | None = None) -> Path:
     """The ONNX file behind a run dir, a checkpoint (its exported sibling) or an .onnx path."""
     if not model.exists():
         raise ArtifactError(f"{model} does not exist")
     if model.is_file() and model.suffix == ONNX_SUFFIX:
         return model
-    checkpoint = resolve_checkpoint(model)
+    checkpoint = resolve_checkpoint(model, direction)
     path = onnx_path_for(checkpoint, checkpoint.parent, precision)
     if not path.is_file():
         raise ArtifactError(f"{path} does not exist: run 'gantool export {model}' first")

@@ -2,9 +2,11 @@
 
 The vanilla GAN follows Goodfellow et al. 2014 and the seed notes (MLPs with
 LeakyReLU 0.2 and a Tanh output); the conv generator follows the DCGAN shape
-of pytorch/examples (ConvTranspose + BatchNorm + ReLU, Tanh out). Generators
-take a latent N×Z and return images N×C×H×W in [-1, 1]; discriminators return
-one logit per image (the sigmoid lives in the loss, for numerical stability).
+of pytorch/examples (ConvTranspose + BatchNorm + ReLU, Tanh out). GAN
+generators take a latent N×Z and return images N×C×H×W in [-1, 1];
+discriminators return logits (the sigmoid lives in the loss, for numerical
+stability). CycleGAN's ResNet translator and 70×70 PatchGAN follow Zhu et al.
+2017: images N×C×H×W in [-1, 1] in, the same shape out.
 """
 
 from __future__ import annotations
@@ -125,6 +127,76 @@ class DCGANDiscriminator(nn.Module):
         return self.net(images).view(-1)  # N
 
 
+class ResnetBlock(nn.Module):
+    """x + conv_block(x), with reflection padding so borders carry no zero-padding artefacts (C×H×W → C×H×W)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.conv_block = nn.Sequential(
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, 3),  # C×H×W → C×H×W
+            nn.InstanceNorm2d(dim),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, 3),
+            nn.InstanceNorm2d(dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv_block(x)
+
+
+class ResnetGenerator(nn.Module):
+    """CycleGAN's translator (Zhu et al. 2017): c7s1-ngf, d2ngf, d4ngf, ``blocks``×R4ngf, u2ngf, ungf, c7s1-C, Tanh.
+
+    N×C×H×W → N×C×H×W for any H, W that are multiples of 4 (two stride-2 downsamplings).
+    InstanceNorm has no affine parameters and no running statistics, so the
+    convolutions carry biases. The module layout (``model.N``, ``conv_block``)
+    is the one pytorch-CycleGAN-and-pix2pix checkpoints use, which keeps
+    importing them a matter of key checks. 9 blocks at ngf=64: 11,378,179 parameters.
+    """
+
+    def __init__(self, channels: int, ngf: int, blocks: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(channels, ngf, 7),  # C×H×W → ngf×H×W
+            nn.InstanceNorm2d(ngf),
+            nn.ReLU(True),
+        ]
+        for mult in (1, 2):  # ngf×H×W → 2ngf×H/2×W/2 → 4ngf×H/4×W/4
+            layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, 2, 1), nn.InstanceNorm2d(ngf * mult * 2), nn.ReLU(True)]
+        layers += [ResnetBlock(ngf * 4) for _ in range(blocks)]  # 4ngf×H/4×W/4, unchanged
+        for mult in (4, 2):  # 4ngf×H/4×W/4 → 2ngf×H/2×W/2 → ngf×H×W
+            layers += [
+                nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, 2, 1, output_padding=1),
+                nn.InstanceNorm2d(ngf * mult // 2),
+                nn.ReLU(True),
+            ]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, channels, 7), nn.Tanh()]  # ngf×H×W → C×H×W in [-1, 1]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images)
+
+
+class PatchDiscriminator(nn.Module):
+    """The 70×70 PatchGAN: N×C×H×W → N×1×H'×W' logits, one per overlapping 70×70 patch (for 256² inputs)."""
+
+    def __init__(self, channels: int, ndf: int = 64) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(channels, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True)]  # H → H/2
+        width = ndf
+        for stride in (2, 2, 1):  # H/2 → H/4 → H/8 → H/8-1, channels doubling up to 8·ndf
+            layers += [nn.Conv2d(width, width * 2, 4, stride, 1), nn.InstanceNorm2d(width * 2), nn.LeakyReLU(0.2, True)]
+            width *= 2
+        layers.append(nn.Conv2d(width, 1, 4, 1, 1))  # → 1 logit map
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images)
+
+
 def _mlp_generator(spec: ModelSpec) -> nn.Module:
     assert spec.latent_dim is not None
     return MLPGenerator(spec.latent_dim, list(spec.arch_params["hidden"]), spec.image_shape)
@@ -135,10 +207,15 @@ def _dcgan_generator(spec: ModelSpec) -> nn.Module:
     return DCGANGenerator(spec.latent_dim, spec.arch_params["ngf"], spec.image_shape)
 
 
+def _resnet_generator(spec: ModelSpec) -> nn.Module:
+    return ResnetGenerator(spec.channels, spec.arch_params["ngf"], spec.arch_params["blocks"])
+
+
 # Generators by architecture name: the spec's "arch" picks the builder.
 GENERATORS: dict[str, Callable[[ModelSpec], nn.Module]] = {
     "mlp": _mlp_generator,
     "dcgan": _dcgan_generator,
+    "resnet": _resnet_generator,
 }
 
 DISCRIMINATORS: dict[str, Callable[[ModelSpec], nn.Module]] = {
@@ -153,7 +230,7 @@ def build_generator(spec: ModelSpec) -> nn.Module:
 
 
 def build_discriminator(spec: ModelSpec) -> nn.Module:
-    """The discriminator that trains against the spec's generator."""
+    """The discriminator that trains against the spec's GAN generator (CycleGAN uses PatchDiscriminator)."""
     return DISCRIMINATORS[spec.arch](spec)
 
 
