@@ -44,6 +44,30 @@ def make_checkpoint(run_dir: Path, arch: str = "mlp", seed: int = 0) -> Path:
     return path
 
 
+def tiny_translator_spec(direction: str = "a2b", size: int = 16) -> ModelSpec:
+    """A CycleGAN ResNet translator small enough for tests: ngf 4, one residual block, 3×16×16 native."""
+    return ModelSpec(
+        kind="cyclegan", arch="resnet", arch_params={"ngf": 4, "blocks": 1}, channels=3, height=size, width=size,
+        direction=direction, domains=("digits", "colour"),
+    )  # fmt: skip
+
+
+def make_translator_run(run_dir: Path, seed: int = 0) -> Path:
+    """A run dir with both tiny translators (generator_a2b / generator_b2a.safetensors), randomly initialised."""
+    import torch
+
+    from gantool.artifacts import DIRECTIONS, checkpoint_in
+    from gantool.checkpoint import save_generator
+    from gantool.models import build_generator
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for offset, direction in enumerate(DIRECTIONS):
+        spec = tiny_translator_spec(direction)
+        torch.manual_seed(seed + offset)
+        save_generator(build_generator(spec).eval(), spec, checkpoint_in(run_dir, direction))
+    return run_dir
+
+
 @pytest.fixture
 def tiny_checkpoint(tmp_path: Path) -> Path:
     """A run dir holding only a tiny MLP generator checkpoint; returns the checkpoint path."""
