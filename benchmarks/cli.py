@@ -1,33 +1,40 @@
 """``gantool bench``: latency and throughput per backend × batch size, as a table and as JSON.
 
 Each backend loads its own artifact for MODEL (torch the checkpoint,
-onnxruntime the exported ONNX) and is timed on the same latent batches.
-Timings belong here and in benchmarks/RESULTS.md, never in pass/fail tests.
+onnxruntime the exported ONNX) and is timed on the same input batches:
+latents for a GAN, random images in the model's value range for a CycleGAN
+translator. A translator takes any size whose sides are multiples of 4, so
+``--sizes`` times it at several (default: its native training size); a GAN's
+output size is fixed, so ``--sizes`` is refused for one (a usage error rather
+than a silently ignored flag). In a CycleGAN run dir ``--direction`` picks the
+translator (a2b by default). Every row names its image size.
+
 A backend that is not installed or cannot load the model gets a row saying
-why (one row, batch size empty) instead of stopping the run; a batch size that
-fails (out of memory, say) gets its own failed row.
+why (one row, size and batch size empty) instead of stopping the run; a cell
+that fails (out of memory, say) gets its own failed row. Timings belong here
+and in benchmarks/RESULTS.md, never in pass/fail tests.
 """
 
 from __future__ import annotations
 
 import json
-import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from gantool.artifacts import DIRECTIONS
+from gantool.benchmarks.report import environment, format_table, size_label
 from gantool.errors import ArtifactError, BackendUnavailable, GantoolError, UsageError
 
+if TYPE_CHECKING:
+    from gantool.runtime.backends.base import Backend
+    from gantool.spec import ModelSpec
+
 INPUT_VARIANTS = 4  # distinct input batches cycled through during timed runs
-# Distributions that provide each package (onnxruntime-gpu installs the same module as onnxruntime).
-DISTRIBUTIONS = {
-    "gantool": ("gantool",),
-    "numpy": ("numpy",),
-    "torch": ("torch",),
-    "onnxruntime": ("onnxruntime", "onnxruntime-gpu"),
-}
-COLUMNS = ("backend", "device", "batch", "runs", "mean ms", "p50 ms", "p90 ms", "p99 ms", "images/s", "note")
+
+Size = tuple[int, int]  # (height, width)
 
 
 def bench(
@@ -47,23 +54,46 @@ def bench(
     max_s: Annotated[
         float, typer.Option(min=0.0, help="Time budget per cell, seconds (exceeded only to reach --min-runs).")
     ] = 2.0,
+    sizes: Annotated[
+        str | None,
+        typer.Option(
+            help="Translators only: comma-separated image sizes, 256 or HxW like 192x256; sides multiples of 4, "
+            "at least 8 (default: the model's native size).",
+            show_default=False,
+        ),
+    ] = None,
+    direction: Annotated[
+        str | None,
+        typer.Option(help="CycleGAN run dir: which translator to time, a2b or b2a (default: a2b).", show_default=False),
+    ] = None,
     json_path: Annotated[
         Path | None,
         typer.Option("--json", help="Also save rows, settings and the environment as JSON.", show_default=False),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --json file.")] = False,
 ) -> None:
-    """Time each backend on each batch size: latency p50/p90/p99 and mean, throughput in images/s."""
+    """Time each backend on each batch size: latency p50/p90/p99 and mean, throughput in images/s.
+
+    A CycleGAN translator is timed on random images in its value range at its
+    native size, or at each of --sizes; in a CycleGAN run dir --direction picks
+    the translator (a2b by default). A GAN's output size is fixed: --sizes is
+    refused for one.
+    """
     from gantool.files import check_output_path
 
     if not model.exists():
         raise ArtifactError(f"{model} does not exist")
     names = _parse_backends(backends)
-    sizes = _parse_sizes(batch_sizes)
+    batches = _parse_batch_sizes(batch_sizes)
+    image_sizes = None if sizes is None else _parse_image_sizes(sizes)
+    if direction is not None and direction not in DIRECTIONS:
+        raise UsageError(f"--direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
     if json_path is not None:
         check_output_path(json_path, force, "--json file")
-    settings = {"backends": names, "batch_sizes": sizes, "warmup_s": warmup_s, "min_runs": min_runs, "max_s": max_s}
-    rows, spec, loaded = _run_all(model, names, sizes, warmup_s, min_runs, max_s)
+    _refuse_translator_options_for_a_gan(_peek_spec(model, names), image_sizes, direction, model)  # before any load
+    plan = Plan(batches, image_sizes, direction, warmup_s, min_runs, max_s)
+    settings = {"backends": names, **asdict(plan)}  # sizes as [[height, width], ...] in the JSON
+    rows, spec, loaded = _run_all(model, names, plan)
     typer.echo(format_table(rows))
     if json_path is not None:
         from gantool.files import atomic_write_text
@@ -93,7 +123,7 @@ def _parse_backends(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _parse_sizes(text: str) -> list[int]:
+def _parse_batch_sizes(text: str) -> list[int]:
     try:
         sizes = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
@@ -103,8 +133,87 @@ def _parse_sizes(text: str) -> list[int]:
     return list(dict.fromkeys(sizes))
 
 
+def _parse_image_sizes(text: str) -> list[Size]:
+    """``128,192x256`` → [(128, 128), (192, 256)]: a side alone means a square; each side a multiple of 4, ≥ 8."""
+    from gantool.runtime.backends.base import MIN_SIDE, SIZE_MULTIPLE
+
+    sizes: list[Size] = []
+    for part in (p.strip().lower() for p in text.split(",")):
+        if not part:
+            continue
+        sides = part.split("x")
+        try:
+            height, width = (int(sides[0]), int(sides[0])) if len(sides) == 1 else map(int, sides)
+        except ValueError:
+            raise UsageError(f"--sizes takes sizes like 256 or 192x256, got {part!r}") from None
+        if not all(side >= MIN_SIDE and side % SIZE_MULTIPLE == 0 for side in (height, width)):
+            raise UsageError(
+                f"--sizes: a translator takes sides that are multiples of {SIZE_MULTIPLE}, at least {MIN_SIDE}, "
+                f"got {height}x{width}"
+            )
+        sizes.append((height, width))
+    if not sizes:
+        raise UsageError("--sizes is empty")
+    return list(dict.fromkeys(sizes))
+
+
+def _peek_spec(model: Path, names: list[str]) -> ModelSpec | None:
+    """The model's spec from the first installed backend's artifact header (no torch, no onnxruntime import).
+
+    Read without a direction: only the kind of model matters here (GAN or
+    translator), and a CycleGAN run's a2b file tells it. None when no artifact
+    could be read this way: the backends then say why in their rows.
+    """
+    from gantool.runtime import registry
+
+    for name in names:
+        backend = registry.backend_class(name)
+        if not backend.availability().ok:
+            continue
+        try:
+            spec = backend.peek_spec(backend.resolve(model))
+        except GantoolError:
+            continue
+        if spec is not None:
+            return spec
+    return None
+
+
+def _refuse_translator_options_for_a_gan(
+    spec: ModelSpec | None, image_sizes: list[Size] | None, direction: str | None, model: Path
+) -> None:
+    """--sizes and --direction mean nothing for a GAN: say so (exit 2) rather than time something else."""
+    if spec is None or spec.latent_dim is None:
+        return
+    if image_sizes is not None:
+        raise UsageError(
+            f"--sizes applies to translators only: {model} is a GAN generator "
+            f"with a fixed {spec.height}x{spec.width} output"
+        )
+    if direction is not None:
+        raise UsageError(f"--direction applies to CycleGAN translators only: {model} is a GAN generator")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to time for each loaded backend: image sizes × batch sizes, and the timing budget per cell."""
+
+    batch_sizes: list[int]
+    sizes: list[Size] | None  # None: the model's own size
+    direction: str | None
+    warmup_s: float
+    min_runs: int
+    max_s: float
+
+    def sizes_for(self, spec: ModelSpec) -> list[Size]:
+        """A GAN's one output size; a translator's requested sizes, or its native one."""
+        if spec.latent_dim is None and self.sizes is not None:
+            return self.sizes
+        return [(spec.height, spec.width)]
+
+
 def _run_all(
-    model: Path, names: list[str], sizes: list[int], warmup_s: float, min_runs: int, max_s: float
+    model: Path, names: list[str], plan: Plan
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, list[str]]:
     """All rows, the spec of the first model loaded, and the backends that loaded."""
     from gantool.benchmarks.timing import summarize, time_runs
@@ -115,106 +224,63 @@ def _run_all(
     loaded: list[str] = []
     for name in names:
         try:
-            backend = registry.create(name, model)
+            backend = registry.create(name, model, direction=plan.direction)
+        except UsageError:  # e.g. --direction for a GAN: the same for every backend, so not a row
+            raise
         except GantoolError as exc:
             status = "unavailable" if isinstance(exc, BackendUnavailable) else "failed"
-            rows.append(_row(name, "", None, status, str(exc)))
+            rows.append(_row(name, "", None, None, status, str(exc)))
             continue
         except Exception as exc:  # noqa: BLE001 -- a crashing engine is a row in the table, not the end of the run
-            rows.append(_row(name, "", None, "failed", f"{type(exc).__name__}: {_first_line(exc)}"))
+            rows.append(_row(name, "", None, None, "failed", f"{type(exc).__name__}: {_first_line(exc)}"))
             continue
+        _refuse_translator_options_for_a_gan(backend.spec, plan.sizes, None, model)  # if no header could tell
         loaded.append(name)
         spec = spec or backend.spec.to_dict()
-        for size in sizes:
-            typer.echo(f"bench: {name} batch {size}", err=True)
-            try:
-                inputs = [_input_batch(backend, size, variant) for variant in range(INPUT_VARIANTS)]
-                durations = time_runs(backend.run, inputs, warmup_s=warmup_s, min_runs=min_runs, max_s=max_s)
-            except Exception as exc:  # noqa: BLE001 -- e.g. out of memory at a large batch: record it, go on
-                rows.append(_row(name, backend.device, size, "failed", f"{type(exc).__name__}: {_first_line(exc)}"))
-                continue
-            row = _row(name, backend.device, size, "ok", "")
-            row.update(summarize(durations, size).to_dict())
-            row["artifact"] = str(backend.artifact)
-            rows.append(row)
+        for image_size in plan.sizes_for(backend.spec):
+            for batch in plan.batch_sizes:
+                typer.echo(f"bench: {name} {size_label(*image_size)} batch {batch}", err=True)
+                try:
+                    inputs = [_input_batch(backend, batch, variant, image_size) for variant in range(INPUT_VARIANTS)]
+                    durations = time_runs(
+                        backend.run, inputs, warmup_s=plan.warmup_s, min_runs=plan.min_runs, max_s=plan.max_s
+                    )
+                except Exception as exc:  # noqa: BLE001 -- e.g. out of memory at a large batch: record it, go on
+                    error = f"{type(exc).__name__}: {_first_line(exc)}"
+                    rows.append(_row(name, backend.device, image_size, batch, "failed", error))
+                    continue
+                row = _row(name, backend.device, image_size, batch, "ok", "")
+                row.update(summarize(durations, batch).to_dict())
+                row["artifact"] = str(backend.artifact)
+                rows.append(row)
     return rows, spec, loaded
 
 
-def _input_batch(backend: Any, size: int, variant: int) -> Any:
-    """Input number ``variant`` for a batch: latents for a GAN, random images in range for a translator."""
+def _input_batch(backend: Backend, batch: int, variant: int, image_size: Size) -> Any:
+    """Input number ``variant``: latents for a GAN, random images in range at ``image_size`` for a translator."""
     import numpy as np
 
     from gantool.latents import latent_batch
 
     spec = backend.spec
     if spec.latent_dim is not None:
-        return latent_batch(variant, 0, size, spec.latent_dim)
+        return latent_batch(variant, 0, batch, spec.latent_dim)
     low, high = spec.value_range
-    return np.random.default_rng(variant).uniform(low, high, backend.input_shape(size)).astype(np.float32)
+    shape = (batch, spec.channels, *image_size)
+    return np.random.default_rng(variant).uniform(low, high, shape).astype(np.float32)
 
 
-def _row(name: str, device: str, size: int | None, status: str, error: str) -> dict[str, Any]:
-    return {"backend": name, "device": device, "batch_size": size, "status": status, "error": error}
-
-
-def format_table(rows: list[dict[str, Any]]) -> str:
-    """Rows as a plain fixed-width table (no colours, no box drawing), easy to paste and to grep."""
-    lines = [list(COLUMNS)]
-    for row in rows:
-        if row["status"] == "ok":
-            numbers = [
-                f"{row['runs']}",
-                *(f"{row[k]:.3f}" for k in ("mean_ms", "p50_ms", "p90_ms", "p99_ms")),
-                f"{row['images_per_s']:.1f}",
-            ]
-            note = ""
-        else:
-            numbers = ["-"] * 6
-            note = f"{row['status']}: {row['error']}"
-        size = "-" if row["batch_size"] is None else str(row["batch_size"])
-        lines.append([row["backend"], row["device"] or "-", size, *numbers, note])
-    widths = [max(len(line[i]) for line in lines) for i in range(len(COLUMNS) - 1)]
-    return "\n".join(
-        "  ".join(cell.rjust(w) if 2 <= i else cell.ljust(w) for i, (cell, w) in enumerate(zip(line, widths)))
-        + ("  " + line[-1] if line[-1] else "")
-        for line in lines
-    ).rstrip()
-
-
-def environment(loaded: list[str]) -> dict[str, Any]:
-    """Machine and versions; a backend's library version only if that backend ran (versions read without importing)."""
-    import importlib.metadata
-    import platform
-
-    packages = ["gantool", "numpy"] + [name for name in ("torch", "onnxruntime") if name in loaded]
-    versions: dict[str, str | None] = {}
-    for package in packages:
-        versions[package] = None
-        for distribution in DISTRIBUTIONS[package]:
-            try:
-                versions[package] = importlib.metadata.version(distribution)
-                break
-            except importlib.metadata.PackageNotFoundError:
-                continue
+def _row(name: str, device: str, image_size: Size | None, batch: int | None, status: str, error: str) -> dict[str, Any]:
+    height, width = image_size if image_size is not None else (None, None)
     return {
-        "cpu": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "versions": versions,
+        "backend": name,
+        "device": device,
+        "height": height,
+        "width": width,
+        "batch_size": batch,
+        "status": status,
+        "error": error,
     }
-
-
-def _cpu_model() -> str:
-    import platform
-
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from gantool.artifacts import resolve_checkpoint
+from gantool.artifacts import resolve_checkpoint, run_checkpoints
 from gantool.errors import BackendUnavailable, GantoolError
 
 TRT_INSTALL_HINT = 'pip install "gantool[trt]" on a machine with an NVIDIA GPU'
@@ -23,7 +23,9 @@ def export(
     model: Annotated[
         Path,
         typer.Argument(
-            metavar="RUN_DIR|CHECKPOINT", help="Run dir or .safetensors checkpoint to export.", show_default=False
+            metavar="RUN_DIR|CHECKPOINT",
+            help="Run dir (every generator in it: both directions of a CycleGAN run) or one .safetensors checkpoint.",
+            show_default=False,
         ),
     ],
     out: Annotated[
@@ -39,22 +41,28 @@ def export(
     ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the results as a JSON list.")] = False,
 ) -> None:
-    """Export a generator to FP32 and FP16 ONNX, each checked against PyTorch.
+    """Export generators to FP32 and FP16 ONNX, each checked against PyTorch.
 
     Writes <stem>.onnx (FP32) and <stem>.fp16.onnx (FP16 weights and compute,
-    float32 input and output) beside the checkpoint, or in --out. Each file
-    passes onnx.checker and is run with onnxruntime against PyTorch on the same
-    latents at batch 1 and 16: if the max abs difference exceeds 1e-4 (FP32)
-    or 1e-2 (FP16) the export fails and leaves nothing behind.
+    float32 input and output) beside each checkpoint, or in --out: a GAN run
+    gives generator.onnx and generator.fp16.onnx, a CycleGAN run
+    generator_a2b.onnx, generator_a2b.fp16.onnx, generator_b2a.onnx and
+    generator_b2a.fp16.onnx. A GAN file maps latents z [batch, Z] to images; a
+    translator file maps images [batch, C, height, width] to translated images
+    of the same shape, for any sides that are multiples of 4 (at least 8).
+    Each file passes onnx.checker and is run with onnxruntime against PyTorch
+    on the same inputs at two batch sizes (and, for a translator, two image
+    sizes): if the max abs difference exceeds 1e-4 (FP32) or 1e-2 (FP16) the
+    export fails and leaves nothing behind.
     """
     if trt:  # before anything is loaded or written
         _refuse_trt()
-    from gantool.export.onnx_export import check_opset, export_checkpoint
+    from gantool.export.onnx_export import check_opset, export_checkpoints
 
     check_opset(opset)
-    checkpoint = resolve_checkpoint(model)
-    out_dir = out if out is not None else checkpoint.parent
-    results = export_checkpoint(checkpoint, out_dir, opset=opset, force=force, log=_progress)
+    checkpoints = _checkpoints(model)
+    out_dir = out if out is not None else checkpoints[0].parent
+    results = export_checkpoints(checkpoints, out_dir, opset=opset, force=force, log=_progress)
     if json_output:
         rows = [
             {
@@ -75,6 +83,15 @@ def export(
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def _checkpoints(model: Path) -> list[Path]:
+    """Every generator checkpoint of a run dir, or the one checkpoint given; ArtifactError says what is missing."""
+    if model.is_dir():
+        found = run_checkpoints(model)
+        if found:
+            return found
+    return [resolve_checkpoint(model)]  # a checkpoint path, or the clear error for a dir without one
 
 
 def _refuse_trt() -> None:

@@ -7,6 +7,9 @@ The Python API mirrors the CLI::
     images = gen.sample(16, seed=0)          # uint8, N×H×W×C
     module = gantool.torch_module("runs/digits")  # the generator as an nn.Module
 
+    translator = gantool.load("runs/digits2colour", direction="a2b")  # a CycleGAN run
+    coloured = translator.translate(images)  # uint8 N×H×W×C in, N×H×W×3 out, same H×W
+
 Importing gantool is cheap: torch is loaded only when a torch backend or
 ``torch_module`` is used.
 """
@@ -22,15 +25,21 @@ if TYPE_CHECKING:
     from torch import nn
 
     from gantool.runtime.generator import Generator
+    from gantool.runtime.translator import Translator
 
 __all__ = ["__version__", "load", "torch_module"]
 
 
-def load(model: str | Path, backend: str = "auto") -> Generator:
-    """Open a run dir, checkpoint or exported model for sampling on ``backend``."""
-    from gantool.runtime.generator import Generator
+def load(model: str | Path, backend: str = "auto", direction: str | None = None) -> Generator | Translator:
+    """Open a run dir, checkpoint or exported model on ``backend`` (``auto``: onnxruntime when exported, else torch).
 
-    return Generator.open(Path(model), backend=backend)
+    A GAN generator comes back as a ``Generator`` (``.sample(n, seed)``), a CycleGAN
+    generator as a ``Translator`` (``.translate(images)``). ``direction`` (a2b | b2a)
+    picks the generator of a CycleGAN run dir; a2b when not given.
+    """
+    from gantool.runtime.api import load_model
+
+    return load_model(Path(model), backend, direction=direction)
 
 
 def torch_module(model: str | Path) -> nn.Module:

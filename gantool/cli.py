@@ -28,7 +28,9 @@ from gantool.benchmarks.cli import bench
 from gantool.errors import GantoolError
 from gantool.export.cli import export
 from gantool.runtime.cli import generate
+from gantool.runtime.translate_cli import translate
 from gantool.training.cli import train_app
+from gantool.training.import_cli import import_app
 
 CLI_ERRORS = (ClickException, typer.TyperException)
 ABORTS = (ClickAbort, typer.Abort)
@@ -75,8 +77,10 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(train_app, name="train")
+app.add_typer(import_app, name="import")
 app.command()(export)
 app.command()(generate)
+app.command()(translate)
 app.command()(bench)
 
 

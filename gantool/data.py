@@ -5,6 +5,12 @@ handwritten-digits set (1,797 real 8×8 scans) presented like MNIST: upscaled
 to a 20×20 box, centred by centre of mass in a 28×28 frame. MNIST is read from
 its standard IDX files; downloading them is an opt-in convenience with
 checksums.
+
+For CycleGAN, ``digits-m`` is an unpaired pair built from the same bundled
+data, in the spirit of MNIST→MNIST-M (Ganin & Lempitsky 2015): domain A the
+digits, domain B other digits blended over colour patches of the two photos
+scikit-learn ships. Image folders in the unpaired ``trainA/ trainB/`` layout
+load as two RGB arrays.
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ from gantool.files import atomic_write_bytes
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 MNIST_SIDE = 28
 MNIST_BOX = 20  # MNIST digits fit a 20×20 box inside the 28×28 frame
+DIGITS_M_SEED = 2015  # fixes the A/B split and the patch positions: digits-m is one dataset, whatever --seed
+DIGITS_M_PATCH = 40  # side, in photo pixels, of the patch behind each B digit (resized to the digit's size)
+UNPAIRED_FOLDERS = ("trainA", "trainB")
 
 # The training images of MNIST, as published; md5 as listed by torchvision.
 MNIST_TRAIN_IMAGES = "train-images-idx3-ubyte"
@@ -171,3 +180,64 @@ def load_image_folder(folder: Path, size: int, channels: int | None) -> tuple[np
     if not images:
         raise UsageError(f"dataset folder {folder} has no readable images ({len(skipped)} unreadable)")
     return np.stack(images), skipped
+
+
+def digits_m_split(count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of domain A and of domain B among ``count`` digits: disjoint seeded halves, so no pair exists."""
+    order = np.random.default_rng(DIGITS_M_SEED).permutation(count)
+    half = (len(order) + 1) // 2
+    return np.sort(order[:half]), np.sort(order[half:])
+
+
+def digits_as_rgb(digits: np.ndarray, size: int) -> np.ndarray:
+    """Grey uint8 N×H×W×1 digits → uint8 N×size×size×3 (white on black), resized bicubic when needed."""
+    if digits.shape[1:3] != (size, size):
+        resized = [Image.fromarray(d[:, :, 0]).resize((size, size), Image.Resampling.BICUBIC) for d in digits]
+        digits = np.stack([np.asarray(image, dtype=np.uint8) for image in resized])[..., None]
+    return np.ascontiguousarray(np.repeat(digits, 3, axis=3))
+
+
+def blend_over_photos(digits: np.ndarray, seed: int) -> np.ndarray:
+    """MNIST-M's recipe on uint8 N×S×S×3 digits: |patch − digit| per channel, one photo patch per digit.
+
+    The patches are cut at seeded positions from china.jpg and flower.jpg,
+    which scikit-learn bundles, so the result is the same offline everywhere.
+    """
+    from sklearn.datasets import load_sample_images
+
+    photos = load_sample_images().images  # two 427×640×3 uint8 photos
+    rng = np.random.default_rng(seed)
+    size = digits.shape[1]
+    out = np.empty_like(digits)
+    for i, digit in enumerate(digits):
+        photo = photos[rng.integers(len(photos))]
+        top = rng.integers(photo.shape[0] - DIGITS_M_PATCH + 1)
+        left = rng.integers(photo.shape[1] - DIGITS_M_PATCH + 1)
+        patch = Image.fromarray(photo[top : top + DIGITS_M_PATCH, left : left + DIGITS_M_PATCH])
+        patch_pixels = np.asarray(patch.resize((size, size), Image.Resampling.BICUBIC), dtype=np.int16)
+        out[i] = np.abs(patch_pixels - digit.astype(np.int16)).astype(np.uint8)
+    return out
+
+
+def load_digits_m(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The digits-m pair at ``size``: (A, B) as uint8 N×size×size×3, A plain digits, B digits over photo patches."""
+    digits = load_digits_mnist_style()
+    a_index, b_index = digits_m_split(len(digits))
+    return digits_as_rgb(digits[a_index], size), blend_over_photos(digits_as_rgb(digits[b_index], size), DIGITS_M_SEED)
+
+
+def load_unpaired_folder(root: Path, size: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``root/trainA`` and ``root/trainB`` as uint8 RGB N×size×size×3 each, plus the unreadable files skipped.
+
+    Images of any size and mode are converted to RGB, centre-cropped to a
+    square and resized; ``testA/``, ``testB/`` may exist and are not read.
+    """
+    if not root.is_dir():
+        raise UsageError(f"dataset {root} is neither 'digits-m' nor a folder")
+    missing = [f"{name}/" for name in UNPAIRED_FOLDERS if not (root / name).is_dir()]
+    if missing:
+        raise UsageError(
+            f"dataset folder {root} has no {' and no '.join(missing)} (expected trainA/ trainB/ [testA/ testB/])"
+        )
+    (a, skipped_a), (b, skipped_b) = (load_image_folder(root / name, size, 3) for name in UNPAIRED_FOLDERS)
+    return a, b, skipped_a + skipped_b

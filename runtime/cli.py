@@ -8,11 +8,9 @@ inside the command, and the onnxruntime path never imports torch or onnx.
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -46,6 +44,7 @@ def generate(
     """Sample images from a GAN generator, deterministically by seed, on the fastest available backend."""
     from gantool.files import check_output_path
     from gantool.runtime.generator import Generator
+    from gantool.runtime.progress import Progress
     from gantool.runtime.writers import open_writer, output_kind
 
     output_kind(out)  # refuse an unsupported --out before any work
@@ -56,43 +55,13 @@ def generate(
     loaded = time.perf_counter() - loaded
 
     start = time.perf_counter()
-    with open_writer(out, n, gen.spec, seed, force) as writer, _progress(n) as advance:
+    with open_writer(out, n, gen.spec, seed, force) as writer, Progress(n, "generating") as bar:
         for first, batch in gen.iter_batches(n, seed, batch_size):
             writer.write(first, batch)
-            advance(len(batch))
+            bar.advance(len(batch))
     seconds = time.perf_counter() - start
     typer.echo(
         f"wrote {n} images to {out} in {seconds:.2f} s ({n / max(seconds, 1e-9):.0f} images/s, "
         f"{gen.backend} on {gen.device}; model load {loaded:.2f} s)",
         err=True,
     )
-
-
-class _progress:
-    """A rich progress bar on stderr when it is a terminal; nothing (and no rich import) otherwise."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self._bar: Any = None
-
-    def __enter__(self) -> Callable[[int], None]:
-        if not sys.stderr.isatty():
-            return lambda count: None
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self._bar = Progress(
-            TextColumn("generating"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        self._bar.start()
-        task = self._bar.add_task("generate", total=self.total)
-        return lambda count: self._bar.advance(task, count)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()

@@ -95,7 +95,7 @@ def _require_sampler(spec: ModelSpec, artifact: Path | None) -> None:
     if spec.kind != "gan" or spec.latent_dim is None:
         raise UsageError(
             f"{artifact} is a {spec.kind} translator ({spec.direction or 'image to image'}): "
-            "it maps images to images and cannot sample from noise"
+            "it maps images to images, it cannot sample from noise: use gantool translate"
         )
 
 

@@ -43,15 +43,18 @@ def availability(name: str) -> Availability:
     return backend_class(name).availability()
 
 
-def create(name: str, model: Path, device: str = "cpu") -> Backend:
-    """A loaded backend ``name`` for MODEL; BackendUnavailable says how to install a missing one."""
+def create(name: str, model: Path, device: str = "cpu", direction: str | None = None) -> Backend:
+    """A loaded backend ``name`` for MODEL; BackendUnavailable says how to install a missing one.
+
+    ``direction`` (a2b | b2a) picks the translator of a CycleGAN run dir (a2b when None).
+    """
     backend = backend_class(name)(device)
-    backend.load(model)
+    backend.load(model, direction)
     return backend
 
 
-def choose(model: Path, requested: str = AUTO) -> tuple[str, str]:
-    """Resolve ``auto`` to a backend name for MODEL, with a one-line reason.
+def choose(model: Path, requested: str = AUTO, direction: str | None = None) -> tuple[str, str]:
+    """Resolve ``auto`` to a backend name for MODEL (``direction``'s translator in a CycleGAN run), with a reason.
 
     The rule (measured in DESIGN.md: onnxruntime is 2.6–2.9× faster than torch
     eager for the MLP generator on CPU): an ONNX file runs on onnxruntime; a run
@@ -69,12 +72,12 @@ def choose(model: Path, requested: str = AUTO) -> tuple[str, str]:
             raise BackendUnavailable(f"{model} needs the onnxruntime backend, which is unavailable: {ort_ok.reason}")
         return "onnxruntime", "onnxruntime (auto: MODEL is an ONNX file)"
     try:
-        onnx_file: Path | None = resolve_onnx(model)
+        onnx_file: Path | None = resolve_onnx(model, direction=direction)
     except ArtifactError:
         onnx_file = None
     if onnx_file is None:
         why = "no exported ONNX beside the checkpoint"
-    elif _older_than_checkpoint(onnx_file, model):
+    elif _older_than_checkpoint(onnx_file, model, direction):
         why = f"{onnx_file.name} is older than the checkpoint (re-run gantool export)"
     elif not ort_ok.ok:
         why = ort_ok.reason
@@ -86,9 +89,9 @@ def choose(model: Path, requested: str = AUTO) -> tuple[str, str]:
     return "torch", f"torch (auto: {why})"
 
 
-def _older_than_checkpoint(onnx_file: Path, model: Path) -> bool:
+def _older_than_checkpoint(onnx_file: Path, model: Path, direction: str | None) -> bool:
     """A stale export (the checkpoint was rewritten after it) must not silently stand in for the checkpoint."""
     try:
-        return onnx_file.stat().st_mtime < resolve_checkpoint(model).stat().st_mtime
+        return onnx_file.stat().st_mtime < resolve_checkpoint(model, direction).stat().st_mtime
     except (ArtifactError, OSError):
         return False

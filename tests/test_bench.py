@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import make_checkpoint
+from conftest import make_checkpoint, make_translator_run
 from gantool.benchmarks.timing import percentile, summarize, time_runs
 from gantool.export.onnx_export import export_checkpoint
 from gantool.runtime import registry
@@ -23,6 +23,14 @@ TINY = ["--batch-sizes", "1,3", "--warmup-s", "0", "--min-runs", "2", "--max-s",
 def exported_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("exported") / "run"
     export_checkpoint(make_checkpoint(run), run)
+    return run
+
+
+@pytest.fixture(scope="module")
+def translator_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny CycleGAN run (3×16×16 native) with only its a2b direction exported."""
+    run = make_translator_run(tmp_path_factory.mktemp("translator") / "run")
+    export_checkpoint(run / "generator_a2b.safetensors", run)
     return run
 
 
@@ -78,7 +86,7 @@ def test_bench_table_and_json(cli, exported_run: Path, tmp_path: Path) -> None:
     result = cli("bench", exported_run, *TINY, "--json", out)
     assert result.exit_code == 0, result.stderr
     header = result.stdout.splitlines()[0].split()
-    assert header[:4] == ["backend", "device", "batch", "runs"] and "images/s" in header
+    assert header[:5] == ["backend", "device", "size", "batch", "runs"] and "images/s" in header
     report = json.loads(out.read_text())
     assert set(report) == {"model", "spec", "settings", "environment", "rows"}
     assert report["spec"]["latent_dim"] == 8 and report["settings"]["batch_sizes"] == [1, 3]
@@ -93,6 +101,52 @@ def test_bench_table_and_json(cli, exported_run: Path, tmp_path: Path) -> None:
     for row in report["rows"]:
         assert row["runs"] >= 2 and row["p50_ms"] <= row["p99_ms"] and row["images_per_s"] > 0
         assert {"mean_ms", "p90_ms", "device", "artifact"} <= set(row)
+        assert (row["height"], row["width"]) == (8, 8)  # a GAN's rows carry its fixed output size
+    assert report["settings"]["sizes"] is None and report["settings"]["direction"] is None
+
+
+def test_a_translator_is_timed_at_each_size(cli, translator_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = cli("bench", translator_run, "--sizes", "16,12x20", *TINY, "--json", out)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["spec"]["kind"] == "cyclegan" and report["spec"]["direction"] == "a2b"  # a2b by default
+    assert report["settings"]["sizes"] == [[16, 16], [12, 20]]
+    cells = [(r["backend"], r["height"], r["width"], r["batch_size"], r["status"]) for r in report["rows"]]
+    assert cells == [
+        (backend, height, width, batch, "ok")
+        for backend in ("torch", "onnxruntime")
+        for height, width in ((16, 16), (12, 20))
+        for batch in (1, 3)
+    ]
+    assert {Path(r["artifact"]).name for r in report["rows"]} == {"generator_a2b.safetensors", "generator_a2b.onnx"}
+    table = [line.split() for line in result.stdout.splitlines()[1:]]
+    assert [(row[0], row[2], row[3]) for row in table[:4]] == [
+        ("torch", "16x16", "1"),
+        ("torch", "16x16", "3"),
+        ("torch", "12x20", "1"),
+        ("torch", "12x20", "3"),
+    ]
+
+
+def test_a_translator_defaults_to_its_native_size(cli, translator_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = cli("bench", translator_run, "--backends", "onnxruntime", *TINY, "--json", out)
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["height"], r["width"], r["batch_size"]) for r in rows] == [(16, 16, 1), (16, 16, 3)]
+
+
+def test_direction_picks_the_other_translator(cli, translator_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = cli("bench", translator_run, "--direction", "b2a", *TINY, "--json", out)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["spec"]["direction"] == "b2a" and report["settings"]["direction"] == "b2a"
+    rows = report["rows"]
+    assert [(r["backend"], r["status"]) for r in rows] == [("torch", "ok"), ("torch", "ok"), ("onnxruntime", "failed")]
+    assert Path(rows[0]["artifact"]).name == "generator_b2a.safetensors"
+    assert "generator_b2a.onnx does not exist" in rows[2]["error"]  # only a2b was exported
 
 
 def test_unavailable_and_failing_backends_get_rows_not_crashes(
@@ -128,6 +182,40 @@ def test_unavailable_and_failing_backends_get_rows_not_crashes(
 def test_bad_bench_flags_exit_2(cli, tiny_checkpoint: Path, flags: list[str]) -> None:
     result = cli("bench", tiny_checkpoint.parent, *flags)
     assert result.exit_code == 2 and result.stderr.startswith("error: ")
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--sizes", "18"], "multiples of 4"),
+        (["--sizes", "4"], "at least 8"),
+        (["--sizes", "16x"], "sizes like 256 or 192x256"),
+        (["--sizes", ","], "--sizes is empty"),
+        (["--direction", "c2d"], "--direction must be one of a2b, b2a"),
+    ],
+)
+def test_bad_translator_flags_exit_2(cli, translator_run: Path, flags: list[str], message: str) -> None:
+    result = cli("bench", translator_run, *flags)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and message in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--sizes", "16"], "--sizes applies to translators only"),
+        (["--direction", "a2b"], "--direction applies to CycleGAN translators only"),
+    ],
+)
+def test_translator_flags_are_refused_for_a_gan(cli, exported_run: Path, flags: list[str], message: str) -> None:
+    result = cli("bench", exported_run, *flags, *TINY)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and message in result.stderr
+    assert result.stdout == ""  # refused before anything was timed
+
+
+def test_a_translator_file_is_not_run_as_the_other_direction(cli, translator_run: Path) -> None:
+    result = cli("bench", translator_run / "generator_a2b.onnx", "--direction", "b2a", *TINY)
+    assert result.exit_code == 2 and "is the a2b translator, not b2a" in result.stderr
 
 
 def test_bench_refuses_to_overwrite_json(cli, tiny_checkpoint: Path, tmp_path: Path) -> None:

@@ -1,9 +1,9 @@
-"""The options that define a GAN run, torch-free so the CLI can show their defaults without importing torch."""
+"""The options that define a training run, torch-free so the CLI can show their defaults without importing torch."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from gantool.errors import ArtifactError, UsageError
 
@@ -42,8 +42,13 @@ class GanConfig:
         return {"hidden": list(self.hidden)} if self.arch == "mlp" else {"ngf": self.ngf}
 
 
-def resolve_resumed_config(cfg: GanConfig, saved: dict[str, Any], explicit: set[str]) -> GanConfig:
-    """The saved run's options, with the command line's only where it may change them.
+Config = TypeVar("Config", "GanConfig", "CycleGanConfig")
+
+
+def resolve_resumed_config(
+    cfg: Config, saved: dict[str, Any], explicit: set[str], resumable: tuple[str, ...] = RESUMABLE_CHANGES
+) -> Config:
+    """The saved run's options, with the command line's only where it may change them (``resumable``).
 
     A resumed run must train the same model the same way; an explicit option
     that would change that is refused rather than silently ignored.
@@ -51,7 +56,7 @@ def resolve_resumed_config(cfg: GanConfig, saved: dict[str, Any], explicit: set[
     merged = dict(saved)
     given = asdict(cfg)
     for name in sorted(explicit & set(given)):
-        if name in RESUMABLE_CHANGES:
+        if name in resumable:
             merged[name] = given[name]
         elif given[name] != saved.get(name):
             flag = "--" + name.replace("_", "-")
@@ -59,10 +64,66 @@ def resolve_resumed_config(cfg: GanConfig, saved: dict[str, Any], explicit: set[
                 f"--resume keeps the run's settings: {flag} {_show(given[name])} differs from its {_show(saved.get(name))}"
             )
     try:
-        return GanConfig(**merged)
+        return type(cfg)(**merged)
     except TypeError as exc:
         raise ArtifactError(f"training state holds options this gantool does not know ({exc})") from None
 
 
 def _show(value: Any) -> str:
     return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+DIGITS_M = "digits-m"
+CYCLEGAN_MIN_SIZE = 24  # the 70×70 PatchGAN's five 4×4 convs leave no logit below 24×24
+# Per dataset, what an option left out means. digits-m: small enough to learn the digits in a few minutes on
+# two CPU cores; a folder: the reference's 256² ResNet-9 setup (Zhu et al. 2017), which wants a GPU.
+CYCLEGAN_DEFAULTS: dict[str, dict[str, int]] = {
+    DIGITS_M: {"size": 32, "ngf": 16, "ndf": 32, "blocks": 6, "epochs": 12, "epochs_decay": 8, "batch_size": 16},
+    "folder": {"size": 256, "ngf": 64, "ndf": 64, "blocks": 9, "epochs": 100, "epochs_decay": 100, "batch_size": 1},
+}
+# --resume may train longer (either phase) or find a moved folder; everything else defines the run.
+CYCLEGAN_RESUMABLE = ("epochs", "epochs_decay", "dataset")
+
+
+@dataclass
+class CycleGanConfig:
+    """A CycleGAN run's options; saved in run.json and in the training state, restored by --resume."""
+
+    dataset: str = DIGITS_M
+    size: int = CYCLEGAN_DEFAULTS[DIGITS_M]["size"]
+    ngf: int = CYCLEGAN_DEFAULTS[DIGITS_M]["ngf"]
+    ndf: int = CYCLEGAN_DEFAULTS[DIGITS_M]["ndf"]
+    blocks: int = CYCLEGAN_DEFAULTS[DIGITS_M]["blocks"]
+    epochs: int = CYCLEGAN_DEFAULTS[DIGITS_M]["epochs"]
+    epochs_decay: int = CYCLEGAN_DEFAULTS[DIGITS_M]["epochs_decay"]
+    batch_size: int = CYCLEGAN_DEFAULTS[DIGITS_M]["batch_size"]
+    lr: float = DEFAULT_LR
+    lambda_cycle: float = 10.0
+    lambda_identity: float = 0.5
+    pool_size: int = 50
+    seed: int = 0
+
+    @property
+    def total_epochs(self) -> int:
+        return self.epochs + self.epochs_decay
+
+    def arch_params(self) -> dict[str, Any]:
+        """The translators' spec arch_params (the discriminator width stays in provenance)."""
+        return {"ngf": self.ngf, "blocks": self.blocks}
+
+
+def cyclegan_config(dataset: str, **options: Any) -> CycleGanConfig:
+    """A config for ``dataset`` where every option given as None takes that dataset's default; sizes checked."""
+    defaults = CYCLEGAN_DEFAULTS[DIGITS_M if dataset == DIGITS_M else "folder"]
+    resolved = {
+        name: defaults[name] if value is None and name in defaults else value for name, value in options.items()
+    }
+    cfg = CycleGanConfig(dataset=dataset, **{name: value for name, value in resolved.items() if value is not None})
+    check_cyclegan_size(cfg.size)
+    return cfg
+
+
+def check_cyclegan_size(size: int) -> None:
+    """The translator halves the image twice and the PatchGAN needs room for one logit: refuse other sizes."""
+    if size % 4 or size < CYCLEGAN_MIN_SIZE:
+        raise UsageError(f"--size {size}: the CycleGAN needs a multiple of 4 of at least {CYCLEGAN_MIN_SIZE}")

@@ -131,6 +131,11 @@ def run_epochs(trainer: EpochTrainer, run_dir: Path, epochs: int, start_epoch: i
 
 
 def format_metrics(record: dict[str, Any]) -> str:
-    """``loss_d 1.234  loss_g 0.987 …`` for a metrics record (epoch and steps left to the caller)."""
-    shown = [f"{key} {value:.3f}" for key, value in record.items() if key not in ("epoch", "steps", "seconds")]
+    """``loss_d 1.234  loss_g 0.987 … lr 2.0e-04`` for a metrics record (epoch and steps left to the caller)."""
+    shown = [f"{key} {_number(value)}" for key, value in record.items() if key not in ("epoch", "steps", "seconds")]
     return "  ".join([*shown, f"{record.get('seconds', 0.0):.1f}s"])
+
+
+def _number(value: float) -> str:
+    """Three decimals, or two significant digits for small values such as a learning rate."""
+    return f"{value:.1e}" if 0 < abs(value) < 0.01 else f"{value:.3f}"

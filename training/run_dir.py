@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from gantool.artifacts import (
+    CHECKPOINT_SUFFIX,
+    DIRECTIONS,
     FP16_ONNX_SUFFIX,
-    GENERATOR_STEM,
     METRICS_FILE,
     ONNX_SUFFIX,
     RUN_OPTIONS_FILE,
@@ -63,8 +64,10 @@ def clear_run_outputs(run_dir: Path) -> None:
     Stale exports go too: an ONNX file of the old weights beside the new
     checkpoint would be picked up by ``gantool generate``. Other files stay.
     """
-    names = [TRAIN_STATE_FILE, METRICS_FILE, RUN_OPTIONS_FILE, checkpoint_in(run_dir).name]
-    names += [GENERATOR_STEM + ONNX_SUFFIX, GENERATOR_STEM + FP16_ONNX_SUFFIX]
+    names = [TRAIN_STATE_FILE, METRICS_FILE, RUN_OPTIONS_FILE]
+    for checkpoint in (checkpoint_in(run_dir, direction) for direction in (None, *DIRECTIONS)):  # GAN, CycleGAN
+        stem = checkpoint.name.removesuffix(CHECKPOINT_SUFFIX)
+        names += [checkpoint.name, stem + ONNX_SUFFIX, stem + FP16_ONNX_SUFFIX]
     for name in names:
         (run_dir / name).unlink(missing_ok=True)
     shutil.rmtree(run_dir / SAMPLES_DIR, ignore_errors=True)
@@ -99,6 +102,6 @@ def sample_grid_path(run_dir: Path, epoch: int) -> Path:
     return run_dir / SAMPLES_DIR / f"epoch_{epoch:04d}.png"
 
 
-def write_sample_grid(path: Path, pixels: np.ndarray) -> None:
-    """Tile uint8 N×H×W×C samples into one PNG (8 columns for 64 samples)."""
-    atomic_write_bytes(path, png_bytes(grid(pixels)))
+def write_sample_grid(path: Path, pixels: np.ndarray, columns: int | None = None) -> None:
+    """Tile uint8 N×H×W×C samples into one PNG, ``columns`` wide (default square: 8 columns for 64 samples)."""
+    atomic_write_bytes(path, png_bytes(grid(pixels, columns)))

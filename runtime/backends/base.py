@@ -23,8 +23,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from gantool.errors import BackendUnavailable, GantoolError
+from gantool.errors import BackendUnavailable, GantoolError, UsageError
 from gantool.spec import ModelSpec
+
+SIZE_MULTIPLE = 4  # a ResNet translator downsamples twice by 2: sides must divide by 4 to come back unchanged
+MIN_SIDE = 8  # ... and its residual blocks reflection-pad the H/4×W/4 maps by 1, which needs 2 pixels
 
 
 @dataclass(frozen=True)
@@ -38,9 +41,10 @@ class Availability:
 class Backend(ABC):
     """Runs one generator artifact on one device.
 
-    Life cycle: ``backend = SomeBackend(device)``, ``backend.load(model)``
-    (MODEL as the user gave it: run dir, checkpoint or exported file), then
-    ``backend.run(latents)`` as often as needed.
+    Life cycle: ``backend = SomeBackend(device)``, ``backend.load(model, direction)``
+    (MODEL as the user gave it: run dir, checkpoint or exported file; ``direction``
+    picks a CycleGAN run's translator), then ``backend.run(batch)`` as often as
+    needed: latents for a GAN, images for a translator.
     """
 
     name: ClassVar[str]
@@ -69,8 +73,11 @@ class Backend(ABC):
 
     @classmethod
     @abstractmethod
-    def resolve(cls, model: Path) -> Path:
-        """The artifact this backend loads for MODEL (a run dir may hold several); ArtifactError if none."""
+    def resolve(cls, model: Path, direction: str | None = None) -> Path:
+        """The artifact this backend loads for MODEL (a run dir may hold several); ArtifactError if none.
+
+        ``direction`` (a2b | b2a) picks the translator in a CycleGAN run dir; None means a2b there.
+        """
 
     @classmethod
     def peek_spec(cls, artifact: Path) -> ModelSpec | None:
@@ -88,13 +95,15 @@ class Backend(ABC):
     def run(self, batch: np.ndarray) -> np.ndarray:
         """float32 inputs (``input_shape``) → float32 images (N×C×H×W) in ``spec.value_range``."""
 
-    def load(self, model: Path) -> None:
-        """Resolve MODEL to this backend's artifact and load it."""
+    def load(self, model: Path, direction: str | None = None) -> None:
+        """Resolve MODEL (and ``direction``, for a CycleGAN run) to this backend's artifact and load it."""
         available = self.availability()
         if not available.ok:
             raise BackendUnavailable(f"the {self.name} backend is unavailable: {available.reason}")
-        artifact = self.resolve(model)
-        self._spec = self._load(artifact)
+        artifact = self.resolve(model, direction)
+        spec = self._load(artifact)
+        check_direction(spec, artifact, direction)
+        self._spec = spec
         self.artifact = artifact
 
     @property
@@ -105,11 +114,32 @@ class Backend(ABC):
         return self._spec
 
     def input_shape(self, batch_size: int) -> tuple[int, ...]:
-        """Shape of one input batch: N×Z latents for a GAN, N×C×H×W images for a translator."""
+        """Shape of one input batch: N×Z latents for a GAN, N×C×H×W images (native size) for a translator."""
         spec = self.spec
         if spec.latent_dim is not None:
             return (batch_size, spec.latent_dim)
         return (batch_size, *spec.image_shape)
+
+    def check_input(self, batch: np.ndarray) -> None:
+        """Refuse a batch the network cannot take, in one line, before the engine fails obscurely.
+
+        A GAN takes N×Z latents. A translator takes N×C×H×W images of any H, W
+        that are multiples of SIZE_MULTIPLE and at least MIN_SIDE: smaller ones
+        would not survive its two stride-2 downsamplings, and other sizes would
+        come back a different size than they went in.
+        """
+        spec = self.spec
+        if spec.latent_dim is not None:
+            if batch.ndim != 2 or batch.shape[1] != spec.latent_dim:
+                raise UsageError(f"expected latents N×{spec.latent_dim}, got an array of shape {batch.shape}")
+            return
+        if batch.ndim != 4 or batch.shape[1] != spec.channels:
+            raise UsageError(f"expected images N×{spec.channels}×H×W, got an array of shape {batch.shape}")
+        height, width = batch.shape[2:]
+        if not all(side >= MIN_SIDE and side % SIZE_MULTIPLE == 0 for side in (height, width)):
+            raise UsageError(
+                f"a translator takes sides that are multiples of {SIZE_MULTIPLE} and at least {MIN_SIDE}, got {height}×{width}"
+            )
 
     def warmup(self, batch_size: int, min_seconds: float = 0.0, min_runs: int = 2) -> int:
         """Run a few batches so allocation and lazy initialisation stay out of timings; returns the run count."""
@@ -123,3 +153,18 @@ class Backend(ABC):
     def describe(self) -> str:
         """Short human label, e.g. ``onnxruntime (cpu)``."""
         return f"{self.name} ({self.device})"
+
+
+def check_direction(spec: ModelSpec, artifact: Path, direction: str | None) -> None:
+    """A ``direction`` that contradicts the loaded file is an error, never silently ignored.
+
+    In a run dir the direction picks the file; a checkpoint or ONNX file *is* one
+    direction, so asking for the other one is refused rather than run backwards.
+    """
+    if direction is None or spec.direction == direction:
+        return
+    if spec.direction is None:
+        raise UsageError(f"{artifact} is a GAN generator: --direction applies to CycleGAN translators only")
+    raise UsageError(
+        f"{artifact} is the {spec.direction} translator, not {direction}: pass the run dir, or the other file"
+    )

@@ -49,6 +49,7 @@ TENSOR_PATHS: dict[str, dict[int, str]] = {
 TENSOR_EXTERNAL_DATA = 13  # TensorProto.external_data (repeated key/value: location, offset, ...)
 TENSOR_DATA_LOCATION = 14  # TensorProto.data_location; 1 = EXTERNAL
 MAX_NESTING = 100  # protobuf's own default recursion limit
+MODEL_METADATA_PROPS = 14  # ModelProto.metadata_props (repeated StringStringEntryProto: 1 key, 2 value)
 
 
 class OnnxRuntimeBackend(Backend):
@@ -63,10 +64,20 @@ class OnnxRuntimeBackend(Backend):
         super().__init__(device)
         self._session: Any = None
         self._input = self._output = ""
+        self._fixed_size: tuple[int, int] | None = None  # a translator exported for one H×W only
 
     @classmethod
-    def resolve(cls, model: Path) -> Path:
-        return resolve_onnx(model)
+    def resolve(cls, model: Path, direction: str | None = None) -> Path:
+        return resolve_onnx(model, direction=direction)
+
+    @classmethod
+    def peek_spec(cls, artifact: Path) -> ModelSpec | None:
+        """The spec from the file's metadata, read from the protobuf directly: no session, no onnxruntime import."""
+        try:
+            text = read_metadata(artifact.read_bytes()).get(METADATA_KEY)
+            return None if text is None else ModelSpec.from_json(text)
+        except (OSError, ValueError, IndexError, ArtifactError):
+            return None  # load() reports a missing, corrupt or foreign file in its own words
 
     def _load(self, artifact: Path) -> ModelSpec:
         data = artifact.read_bytes()
@@ -95,14 +106,30 @@ class OnnxRuntimeBackend(Backend):
             spec = ModelSpec.from_json(metadata[METADATA_KEY])
         except ArtifactError as exc:
             raise ArtifactError(f"{artifact}: {exc}") from None
+        # The names come from the file (a GAN: "z" → "images", a translator: "images" → "translated"); the rank
+        # must match the spec, or the file's interface and its metadata disagree.
         inputs, outputs = session.get_inputs(), session.get_outputs()
-        if len(inputs) != 1 or len(outputs) != 1 or inputs[0].type != "tensor(float)":
-            raise ArtifactError(f"{artifact} does not have gantool's graph interface (one float32 input, one output)")
+        rank = 2 if spec.latent_dim is not None else 4
+        if len(inputs) != 1 or len(outputs) != 1 or inputs[0].type != "tensor(float)" or len(inputs[0].shape) != rank:
+            raise ArtifactError(
+                f"{artifact} does not have gantool's graph interface for a {spec.kind} model "
+                f"(one float32 input of rank {rank}, one output)"
+            )
         self._session, self._input, self._output = session, inputs[0].name, outputs[0].name
+        height, width = inputs[0].shape[2:] if rank == 4 else (None, None)
+        if isinstance(height, int) and isinstance(width, int):
+            self._fixed_size = (height, width)
         return spec
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         assert self._session is not None, "load() first"
+        self.check_input(batch)
+        if self._fixed_size is not None and tuple(batch.shape[2:]) != self._fixed_size:
+            height, width = self._fixed_size
+            raise ArtifactError(
+                f"{self.artifact} was exported for {height}×{width} images only, got {batch.shape[2]}×{batch.shape[3]}: "
+                "translate at that size, or re-export with gantool export"
+            )
         feed = {self._input: np.ascontiguousarray(batch, dtype=np.float32)}
         return self._session.run([self._output], feed)[0].astype(np.float32, copy=False)
 
@@ -113,6 +140,48 @@ def has_external_data(data: bytes, path: Path) -> bool:
         return _walk(memoryview(data), 0, len(data), "ModelProto", 0)
     except (ValueError, IndexError):
         raise ArtifactError(f"{path} is not a valid ONNX file (corrupt or truncated protobuf)") from None
+
+
+def read_metadata(data: bytes) -> dict[str, str]:
+    """ModelProto.metadata_props as a dict, skipping every other top-level field (the graph, weights) by length."""
+    view, pos, metadata = memoryview(data), 0, {}
+    while pos < len(view):
+        key, pos = _varint(view, pos)
+        field, wire = key >> 3, key & 7
+        if wire != 2:
+            pos = _skip(view, pos, wire)
+            continue
+        length, pos = _varint(view, pos)
+        if field == MODEL_METADATA_PROPS:
+            entry = _strings(view, pos, pos + length)
+            metadata[entry.get(1, "")] = entry.get(2, "")
+        pos += length
+    if pos != len(view):
+        raise ValueError("message runs past its end")
+    return metadata
+
+
+def _strings(view: memoryview, pos: int, end: int) -> dict[int, str]:
+    """The length-delimited fields of a small message (StringStringEntryProto: 1 key, 2 value) as text."""
+    fields = {}
+    while pos < end:
+        key, pos = _varint(view, pos)
+        if key & 7 != 2:
+            pos = _skip(view, pos, key & 7)
+            continue
+        length, pos = _varint(view, pos)
+        fields[key >> 3] = bytes(view[pos : pos + length]).decode("utf-8", errors="replace")
+        pos += length
+    return fields
+
+
+def _skip(view: memoryview, pos: int, wire: int) -> int:
+    """Past one non-length-delimited value."""
+    if wire == 0:
+        return _varint(view, pos)[1]
+    if wire in (1, 5):
+        return pos + (8 if wire == 1 else 4)
+    raise ValueError(f"unexpected wire type {wire}")
 
 
 def _walk(data: memoryview, pos: int, end: int, message: str, depth: int) -> bool:

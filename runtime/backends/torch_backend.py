@@ -34,14 +34,15 @@ class TorchBackend(Backend):
         super().__init__(device)
         self.module: nn.Module | None = None
         self._torch: Any = None
+        self._one_by_one = False
 
     @classmethod
-    def resolve(cls, model: Path) -> Path:
+    def resolve(cls, model: Path, direction: str | None = None) -> Path:
         if model.is_file() and is_onnx(model):
             raise ArtifactError(
                 f"{model} is an ONNX file: the torch backend needs the checkpoint or run dir (or use --backend onnxruntime)"
             )
-        return resolve_checkpoint(model)
+        return resolve_checkpoint(model, direction)
 
     @classmethod
     def peek_spec(cls, artifact: Path) -> ModelSpec | None:
@@ -60,12 +61,22 @@ class TorchBackend(Backend):
         module, spec = load_generator(artifact)
         self.module = module.to(self.device)
         self._torch = torch
+        # A translator on CPU runs image by image: its InstanceNorm makes each image independent anyway, and
+        # oneDNN picks batch-size-dependent kernels for strided convolutions, so a batched run can differ in the
+        # last bit and flip a pixel. One by one, the output does not depend on the batch size, and it is no
+        # slower (ResNet-9 at 128², 2 cores: 68 ms/image one by one vs 76 ms/image as a batch of 4).
+        self._one_by_one = spec.latent_dim is None and self.device == "cpu"
         return spec
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         torch = self._torch
         assert self.module is not None and torch is not None, "load() first"
+        self.check_input(batch)
         with torch.inference_mode():
             inputs = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
-            outputs = self.module(inputs)
-            return outputs.float().cpu().numpy()
+            if not self._one_by_one:
+                return self.module(inputs).float().cpu().numpy()
+            outputs = np.empty(inputs.shape, dtype=np.float32)  # a translator keeps C×H×W
+            for i in range(len(inputs)):
+                outputs[i] = self.module(inputs[i : i + 1])[0].float().numpy()
+            return outputs

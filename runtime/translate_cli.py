@@ -1,0 +1,148 @@
+"""``gantool translate``: run a CycleGAN generator over image files, one PNG out per image in.
+
+Like ``generate``, this module imports only typer and the standard library at
+the top; numpy, Pillow, the backends and rich load inside the command, and the
+onnxruntime path never imports torch or onnx.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from gantool.spec import ModelSpec
+
+MAX_LISTED = 5  # failed inputs named in the final summary; each was also reported as it happened
+
+
+def translate(
+    model: Annotated[
+        Path,
+        typer.Argument(
+            help="CycleGAN run dir (--direction picks the generator), .safetensors checkpoint or exported .onnx file.",
+            show_default=False,
+        ),
+    ],
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Image files, folders (searched recursively) or glob patterns such as 'photos/*.jpg'.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder for the results: <name>.png per input; files found in a folder INPUT keep their sub-path.",
+            show_default=False,
+        ),
+    ],
+    direction: Annotated[
+        str | None,
+        typer.Option(
+            help="a2b or b2a: which generator of a CycleGAN run dir to use [default: a2b]. "
+            "A checkpoint or ONNX file is one direction already.",
+            show_default=False,
+        ),
+    ] = None,
+    backend: Annotated[
+        str,
+        typer.Option(help="auto, torch or onnxruntime. auto: onnxruntime when an ONNX export is there, else torch."),
+    ] = "auto",
+    batch_size: Annotated[
+        int,
+        typer.Option("--batch-size", "-b", min=1, help="Images of equal size per forward pass; does not change them."),
+    ] = 8,
+    size: Annotated[
+        int | None,
+        typer.Option(
+            help="Resize every image to SIZE×SIZE (a multiple of 4, at least 8) and write it at that size. "
+            "Default: the model's native size (the size it was trained at).",
+            show_default=False,
+        ),
+    ] = None,
+    keep_size: Annotated[
+        bool,
+        typer.Option(
+            "--keep-size",
+            help="Translate each image at its own size (padded by reflection to a multiple of 4, cropped back).",
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing output folder (only once the new one is complete).")
+    ] = False,
+) -> None:
+    """Translate images with a CycleGAN generator: one PNG per input, written under the input's name.
+
+    Sizes: by default every image is resized to the model's native size (as
+    CycleGAN's own test script does) and written at that size; --size S uses
+    S×S instead; --keep-size keeps each image's size. Grey, palette and RGBA
+    images are converted to the model's channels (alpha is dropped).
+
+    A file that cannot be read is reported and skipped; every other image is
+    still written, and the command then exits with status 1.
+    """
+    from gantool.artifacts import DIRECTIONS
+    from gantool.errors import GantoolError, UsageError
+    from gantool.files import atomic_directory, check_output_path
+    from gantool.runtime.image_io import collect_inputs
+    from gantool.runtime.progress import Progress
+    from gantool.runtime.translate_pipeline import Skipped, translate_files
+    from gantool.runtime.translator import Translator, check_size
+
+    if direction is not None and direction not in DIRECTIONS:
+        raise UsageError(f"--direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+    if size is not None and keep_size:
+        raise UsageError("--size and --keep-size exclude each other: pick one")
+    if size is not None:
+        check_size(size)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file: translate writes a folder of PNGs")
+    check_output_path(out, force, "output folder")
+    sources = collect_inputs(inputs, exclude=out)
+
+    loaded = time.perf_counter()
+    translator = Translator.open(model, backend=backend, direction=direction)
+    loaded = time.perf_counter() - loaded
+    spec = translator.spec
+    target = None if keep_size else (size, size) if size is not None else (spec.height, spec.width)
+    where = "each image's own size" if target is None else f"{target[0]}×{target[1]}"
+    typer.echo(f"backend: {translator.reason}; {_label(spec)} at {where}", err=True)
+
+    with atomic_directory(out, force) as staging, Progress(len(sources), "translating") as bar:
+
+        def skipped(item: Skipped) -> None:
+            bar.log(f"skipped {item.source.path}: {item.reason}")
+
+        outcome = translate_files(
+            translator, sources, staging, size=target, batch_size=batch_size, on_written=bar.advance, on_skipped=skipped
+        )
+        if outcome.written == 0:  # leaves no empty folder behind
+            raise GantoolError(f"none of the {len(sources)} inputs could be read; nothing written")
+    rate = outcome.written / max(outcome.seconds, 1e-9)
+    typer.echo(
+        f"wrote {outcome.written} images to {out} in {outcome.seconds:.2f} s ({rate:.1f} images/s, "
+        f"{translator.backend} on {translator.device}, batch {batch_size}; model load {loaded:.2f} s)",
+        err=True,
+    )
+    if outcome.skipped:
+        names = [str(item.source.path) for item in outcome.skipped]
+        more = f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else ""
+        raise GantoolError(
+            f"{len(names)} of {len(sources)} inputs could not be read and were skipped: "
+            f"{', '.join(names[:MAX_LISTED])}{more}"
+        )
+
+
+def _label(spec: ModelSpec) -> str:
+    """``cyclegan a2b (horses → zebras)`` from the spec's direction and domain names, when it has them."""
+    if spec.direction is None or spec.domains is None:
+        return f"{spec.kind} {spec.direction or 'translator'}"
+    source, target = spec.domains if spec.direction == "a2b" else spec.domains[::-1]
+    return f"{spec.kind} {spec.direction} ({source} → {target})"

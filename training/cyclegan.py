@@ -1,0 +1,240 @@
+"""Training CycleGAN (Zhu et al. 2017) as junyanz/pytorch-CycleGAN-and-pix2pix does.
+
+Two ResNet translators, G_A: A→B and G_B: B→A, and two 70×70 PatchGANs:
+D_A judges domain B (G_A's outputs), D_B domain A, so every ``_A`` metric
+belongs to the A→B side as in the reference. Per batch, one generator update
+on the sum of
+
+- ``loss_G_A``, ``loss_G_B``: LSGAN, mean (D(fake) − 1)², fakes straight from the translators;
+- ``loss_cycle_A`` = λ·|G_B(G_A(a)) − a|₁, ``loss_cycle_B`` likewise (λ = ``--lambda-cycle``);
+- ``loss_idt_A`` = λ·λ_idt·|G_A(b) − b|₁, ``loss_idt_B`` likewise: a translator fed its own
+  target domain should leave it alone, which keeps colours from drifting;
+
+then one update of both discriminators on ½[(D(real) − 1)² + D(fake)²], the
+fakes drawn through an image pool of 50. Adam 2e-4, β=(0.5, 0.999), two
+optimizers (both translators, both discriminators) whose rate stays constant
+for ``--epochs`` and then falls linearly over ``--epochs-decay``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gantool import __version__
+from gantool.artifacts import DIRECTIONS, checkpoint_in
+from gantool.errors import ArtifactError, UsageError
+from gantool.spec import ModelSpec
+from gantool.training.config import CycleGanConfig
+from gantool.training.image_pool import ImagePool
+from gantool.training.loop import NOISE_STREAM, resolve_device, run_epochs, sub_seed
+from gantool.training.run_dir import clear_run_outputs, sample_grid_path, write_run_options, write_sample_grid
+from gantool.training.state import restore_rng_states, rng_states
+from gantool.training.unpaired import UnpairedBatches, load_unpaired
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import numpy as np
+    import torch
+    from torch import nn
+
+ADAM_BETAS = (0.5, 0.999)
+LOSSES = ("loss_G_A", "loss_G_B", "loss_cycle_A", "loss_cycle_B", "loss_idt_A", "loss_idt_B", "loss_D_A", "loss_D_B")
+
+
+def lr_factor(finished_epochs: int, epochs: int, epochs_decay: int) -> float:
+    """The learning-rate multiplier for the epoch after ``finished_epochs``: 1 for the first ``epochs``, then linear.
+
+    As the reference's linear policy: epoch ``epochs + k`` trains at
+    1 − k/(decay + 1), so the rate would reach 0 one epoch after the last and no
+    epoch is spent at 0.
+    """
+    return 1.0 - max(0, finished_epochs + 1 - epochs) / (epochs_decay + 1)
+
+
+def init_normal(module: nn.Module) -> None:
+    """The reference's ``init_type normal``: conv weights N(0, 0.02), biases 0 (InstanceNorm has no weights)."""
+    from torch import nn
+
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+class CycleGanTrainer:
+    """Both translators, both discriminators, their optimizers and schedules, the image pools."""
+
+    def __init__(self, cfg: CycleGanConfig, data: UnpairedBatches, domains: tuple[str, str], dataset_name: str) -> None:
+        import torch
+        from torch.optim.lr_scheduler import LambdaLR
+
+        from gantool.models import PatchDiscriminator, ResnetGenerator
+
+        self.cfg, self.data, self.domains, self.dataset_name = cfg, data, domains, dataset_name
+        self.device = data.a.device
+        torch.manual_seed(cfg.seed)  # initial weights follow --seed
+        self.gen_a2b, self.gen_b2a = (ResnetGenerator(3, cfg.ngf, cfg.blocks).to(self.device) for _ in range(2))
+        self.disc_b, self.disc_a = (PatchDiscriminator(3, cfg.ndf).to(self.device) for _ in range(2))
+        for net in (self.gen_a2b, self.gen_b2a, self.disc_b, self.disc_a):
+            net.apply(init_normal)
+        generators = itertools.chain(self.gen_a2b.parameters(), self.gen_b2a.parameters())
+        self.opt_g = torch.optim.Adam(generators, lr=cfg.lr, betas=ADAM_BETAS)
+        discriminators = itertools.chain(self.disc_b.parameters(), self.disc_a.parameters())
+        self.opt_d = torch.optim.Adam(discriminators, lr=cfg.lr, betas=ADAM_BETAS)
+
+        def schedule(finished: int) -> float:  # reads self.cfg when called: a resume that trains longer follows it
+            return lr_factor(finished, self.cfg.epochs, self.cfg.epochs_decay)
+
+        self.sched_g, self.sched_d = LambdaLR(self.opt_g, schedule), LambdaLR(self.opt_d, schedule)
+        self.pool_a, self.pool_b = ImagePool(cfg.pool_size), ImagePool(cfg.pool_size)  # fakes of A, fakes of B
+        self.noise = torch.Generator().manual_seed(sub_seed(cfg.seed, NOISE_STREAM))  # the pools' draws, on the CPU
+        self.steps = 0
+        self.steps_per_epoch = data.steps_per_epoch(cfg.batch_size)
+        self.fixed_a, self.fixed_b = data.fixed()
+
+    def step(self, real_a: torch.Tensor, real_b: torch.Tensor) -> torch.Tensor:
+        """One translator update then one discriminator update; returns the eight losses in LOSSES order."""
+        import torch
+        import torch.nn.functional as F
+
+        cfg = self.cfg
+        fake_b = self.gen_a2b(real_a)  # N×3×S×S each
+        fake_a = self.gen_b2a(real_b)
+        self.disc_a.requires_grad_(False)  # the translators' update leaves the discriminators' weights alone
+        self.disc_b.requires_grad_(False)
+        loss_g_a, loss_g_b = _lsgan(self.disc_b(fake_b), 1.0), _lsgan(self.disc_a(fake_a), 1.0)
+        loss_cycle_a = F.l1_loss(self.gen_b2a(fake_b), real_a) * cfg.lambda_cycle
+        loss_cycle_b = F.l1_loss(self.gen_a2b(fake_a), real_b) * cfg.lambda_cycle
+        if cfg.lambda_identity > 0:
+            loss_idt_a = F.l1_loss(self.gen_a2b(real_b), real_b) * cfg.lambda_cycle * cfg.lambda_identity
+            loss_idt_b = F.l1_loss(self.gen_b2a(real_a), real_a) * cfg.lambda_cycle * cfg.lambda_identity
+        else:
+            loss_idt_a = loss_idt_b = torch.zeros((), device=self.device)
+        generator_losses = [loss_g_a, loss_g_b, loss_cycle_a, loss_cycle_b, loss_idt_a, loss_idt_b]
+        self.opt_g.zero_grad(set_to_none=True)
+        torch.stack(generator_losses).sum().backward()
+        self.opt_g.step()
+
+        self.disc_a.requires_grad_(True)
+        self.disc_b.requires_grad_(True)
+        loss_d_a = _discriminator_loss(self.disc_b, real_b, self.pool_b.query(fake_b, self.noise))
+        loss_d_b = _discriminator_loss(self.disc_a, real_a, self.pool_a.query(fake_a, self.noise))
+        self.opt_d.zero_grad(set_to_none=True)
+        (loss_d_a + loss_d_b).backward()
+        self.opt_d.step()
+        self.steps += 1
+        return torch.stack([*generator_losses, loss_d_a, loss_d_b]).detach()
+
+    def train_epoch(self, epoch: int, advance: Callable[[], None]) -> dict[str, float]:
+        import torch
+
+        lr = self.opt_g.param_groups[0]["lr"]
+        sums = torch.zeros(len(LOSSES), device=self.device)
+        for real_a, real_b in self.data.epoch(self.cfg.seed, epoch, self.cfg.batch_size):
+            sums += self.step(real_a, real_b)
+            advance()
+        self.sched_g.step()  # the rate of the next epoch
+        self.sched_d.step()
+        means = (sums / self.steps_per_epoch).tolist()
+        return {"steps": self.steps, **{name: round(value, 5) for name, value in zip(LOSSES, means)}, "lr": lr}
+
+    def panel_pixels(self) -> np.ndarray:
+        """Rows real A, G_A(A), G_B(G_A(A)), real B, G_B(B), G_A(G_B(B)) of the fixed images, as uint8 N×S×S×3."""
+        import torch
+
+        from gantool.images import to_uint8
+
+        with torch.no_grad():  # InstanceNorm keeps no running statistics: train and eval mode agree
+            fake_b, fake_a = self.gen_a2b(self.fixed_a), self.gen_b2a(self.fixed_b)
+            rows = [self.fixed_a, fake_b, self.gen_b2a(fake_b), self.fixed_b, fake_a, self.gen_a2b(fake_a)]
+            images = torch.cat(rows).cpu().numpy()  # 6n×3×S×S in [-1, 1]
+        return to_uint8(images, (-1.0, 1.0))
+
+    def save_epoch(self, run_dir: Path, epoch: int) -> None:
+        from gantool.checkpoint import save_generator
+
+        write_sample_grid(sample_grid_path(run_dir, epoch), self.panel_pixels(), columns=len(self.fixed_a))
+        for direction, generator in zip(DIRECTIONS, (self.gen_a2b, self.gen_b2a)):
+            save_generator(generator, self._spec(direction, epoch), checkpoint_in(run_dir, direction))
+
+    def _spec(self, direction: str, epoch: int) -> ModelSpec:
+        import torch
+
+        cfg = self.cfg
+        provenance = {
+            "gantool_version": __version__, "trained_by": "gantool train cyclegan", "dataset": self.dataset_name,
+            "epochs": epoch, "steps": self.steps, "seed": cfg.seed, "batch_size": cfg.batch_size, "lr": cfg.lr,
+            "lambda_cycle": cfg.lambda_cycle, "lambda_identity": cfg.lambda_identity, "pool_size": cfg.pool_size,
+            "ndf": cfg.ndf, "torch_version": torch.__version__,
+            "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }  # fmt: skip
+        return ModelSpec(
+            kind="cyclegan", arch="resnet", arch_params=cfg.arch_params(), channels=3, height=cfg.size,
+            width=cfg.size, value_range=(-1.0, 1.0), direction=direction, domains=self.domains, provenance=provenance,
+        )  # fmt: skip
+
+    def state_dict(self, epoch: int) -> dict[str, Any]:
+        return {
+            "kind": "cyclegan", "epoch": epoch, "steps": self.steps, "config": asdict(self.cfg),
+            "gen_a2b": self.gen_a2b.state_dict(), "gen_b2a": self.gen_b2a.state_dict(),
+            "disc_a": self.disc_a.state_dict(), "disc_b": self.disc_b.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict(),
+            "pool_a": self.pool_a.state_dict(), "pool_b": self.pool_b.state_dict(),
+            "rng": rng_states(self.noise, self.device),
+        }  # fmt: skip
+
+    def load_state(self, state: dict[str, Any]) -> int:
+        """Continue from a saved epoch; returns that epoch. A state of another model is refused in one line."""
+        try:
+            for name in ("gen_a2b", "gen_b2a", "disc_a", "disc_b", "opt_g", "opt_d", "sched_g", "sched_d"):
+                getattr(self, name).load_state_dict(state[name])
+            self.pool_a.load_state_dict(state["pool_a"], self.device)
+            self.pool_b.load_state_dict(state["pool_b"], self.device)
+            restore_rng_states(state["rng"], self.noise, self.device)
+            self.steps, epoch = int(state["steps"]), int(state["epoch"])
+        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ArtifactError(f"training state does not fit this CycleGAN ({first})") from None
+        for optimizer in (self.opt_g, self.opt_d):  # the schedule as this run's --epochs/--epochs-decay set it
+            for group in optimizer.param_groups:
+                group["lr"] = self.cfg.lr * lr_factor(epoch, self.cfg.epochs, self.cfg.epochs_decay)
+        return epoch
+
+
+def _lsgan(logits: torch.Tensor, target: float) -> torch.Tensor:
+    """LSGAN's least-squares loss: mean (logit − target)² over every patch of the map."""
+    return (logits - target).square().mean()
+
+
+def _discriminator_loss(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """½[(D(real) − 1)² + D(fake)²]: halved, as the reference does, to slow D relative to G."""
+    return 0.5 * (_lsgan(discriminator(real), 1.0) + _lsgan(discriminator(fake.detach()), 0.0))
+
+
+def train_cyclegan(
+    cfg: CycleGanConfig, run_dir: Path, *, device: str, force: bool, state: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Load both domains, build or restore the trainer, then train to ``cfg.total_epochs``; returns the last metrics.
+
+    Everything that can refuse the job (device, data, batch size, state)
+    happens before the first write to ``run_dir``.
+    """
+    where = resolve_device(device)
+    a, b, domains, dataset_name, augment = load_unpaired(cfg.dataset, cfg.size)
+    if cfg.batch_size > max(len(a), len(b)):
+        raise UsageError(f"--batch-size {cfg.batch_size} is larger than both domains ({len(a)} and {len(b)} images)")
+    trainer = CycleGanTrainer(cfg, UnpairedBatches(a, b, cfg.size, augment, where), domains, dataset_name)
+    start_epoch = trainer.load_state(state) if state is not None else 0
+    if force:
+        clear_run_outputs(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    options = {"command": "gantool train cyclegan", **asdict(cfg), "device": str(where)}
+    options |= {"images_a": len(a), "images_b": len(b), "domains": list(domains), "resumed_from_epoch": start_epoch}
+    write_run_options(run_dir, options)
+    return run_epochs(trainer, run_dir, cfg.total_epochs, start_epoch)
