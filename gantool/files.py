@@ -50,9 +50,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise GantoolError(f"cannot write {path}: {exc.strerror or exc}") from None
     os.close(fd)
     tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_UMASK)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)  # after writing: some writers (safetensors) recreate the file as 0600
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

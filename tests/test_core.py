@@ -149,3 +149,20 @@ def test_read_spec_refuses_files_that_are_not_gantool_checkpoints(tmp_path: Path
     save_file({"w": np.zeros(2, np.float32)}, str(foreign))
     with pytest.raises(ArtifactError, match="not a gantool checkpoint"):
         read_spec(foreign)
+
+
+def test_written_artifacts_are_readable_by_others_as_the_umask_allows(tmp_path: Path) -> None:
+    import os
+
+    from gantool.files import atomic_save
+
+    def owner_only_writer(tmp: Path) -> None:  # like safetensors: replaces the file, mode 0600
+        tmp.unlink()
+        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+
+    target = tmp_path / "model.safetensors"
+    atomic_save(target, owner_only_writer)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # 0o644 under the usual umask 022
