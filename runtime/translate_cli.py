@@ -119,6 +119,7 @@ def translate(
 
         def skipped(item: Skipped) -> None:
             bar.log(f"skipped {item.source.path}: {item.reason}")
+            bar.advance(1)  # done with, if not written: the bar still ends full
 
         outcome = translate_files(
             translator, sources, staging, size=target, batch_size=batch_size, on_written=bar.advance, on_skipped=skipped

@@ -218,6 +218,22 @@ def test_python_api_load_gives_a_translator(run: Path) -> None:
         gantool.load(make_checkpoint(run.parent / "gan").parent, direction="a2b")
 
 
+def test_onnxruntime_reads_the_spec_and_names_from_the_file(run: Path) -> None:
+    from onnx import onnx_ml_pb2
+
+    from gantool.checkpoint import read_spec
+    from gantool.runtime.backends.onnxruntime_backend import MODEL_METADATA_PROPS, OnnxRuntimeBackend
+
+    assert onnx_ml_pb2.ModelProto.DESCRIPTOR.fields_by_name["metadata_props"].number == MODEL_METADATA_PROPS
+    onnx_file = run / "generator_a2b.onnx"
+    assert OnnxRuntimeBackend.peek_spec(onnx_file) == read_spec(checkpoint_in(run, "a2b"))  # no session needed
+    runner = registry.create("onnxruntime", run)
+    assert runner.run(np.zeros((2, 3, 24, 8), np.float32)).shape == (2, 3, 24, 8)  # any multiple of 4
+    runner._fixed_size = (16, 16)  # as if exported for one size only
+    with pytest.raises(GantoolError, match="exported for 16×16 images only"):
+        runner.run(np.zeros((1, 3, 24, 8), np.float32))
+
+
 def test_translating_from_onnx_imports_neither_torch_nor_onnx(run: Path, tmp_path: Path) -> None:
     model = tmp_path / "a2b.onnx"
     shutil.copy(run / "generator_a2b.onnx", model)
