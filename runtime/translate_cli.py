@@ -46,7 +46,7 @@ def translate(
     direction: Annotated[
         str | None,
         typer.Option(
-            help="a2b or b2a: which generator of a CycleGAN run dir to use [default: a2b]. "
+            help="a2b or b2a: which generator of a CycleGAN run dir to use (default a2b). "
             "A checkpoint or ONNX file is one direction already.",
             show_default=False,
         ),
