@@ -20,49 +20,20 @@ import numpy as np
 from gantool.errors import UsageError
 from gantool.images import to_uint8
 from gantool.latents import MAX_SEED, latent_batch
-from gantool.runtime import registry
-from gantool.runtime.backends.base import Backend
+from gantool.runtime.loaded import LoadedModel
 from gantool.spec import ModelSpec
 
 
-class Generator:
+class Generator(LoadedModel):
     """A GAN generator ready to sample on one backend."""
 
-    def __init__(self, backend: Backend, reason: str = "") -> None:
-        _require_sampler(backend.spec, backend.artifact)
-        self._backend = backend
-        self.reason = reason or backend.name
-        """Why this backend was picked, e.g. ``onnxruntime (auto: MODEL is an ONNX file)``."""
-
     @classmethod
-    def open(cls, path: Path, backend: str = registry.AUTO, device: str = "cpu") -> Generator:
-        """Load MODEL (run dir, checkpoint or .onnx) on ``backend`` (``auto`` picks, see registry.choose)."""
-        name, reason = registry.choose(Path(path), backend)
-        backend_class = registry.backend_class(name)
-        if backend_class.availability().ok:  # refuse a translator before loading an engine for it
-            artifact = backend_class.resolve(Path(path))
-            spec = backend_class.peek_spec(artifact)
-            if spec is not None:
-                _require_sampler(spec, artifact)
-        return cls(registry.create(name, Path(path), device), reason)
-
-    @property
-    def spec(self) -> ModelSpec:
-        return self._backend.spec
-
-    @property
-    def backend(self) -> str:
-        """Name of the backend in use (``torch``, ``onnxruntime``, ...)."""
-        return self._backend.name
-
-    @property
-    def device(self) -> str:
-        return self._backend.device
-
-    @property
-    def runner(self) -> Backend:
-        """The loaded backend itself, for timing or custom batches."""
-        return self._backend
+    def check_kind(cls, spec: ModelSpec, artifact: Path | None) -> None:
+        if spec.kind != "gan" or spec.latent_dim is None:
+            raise UsageError(
+                f"{artifact} is a {spec.kind} translator ({spec.direction or 'image to image'}): "
+                "it maps images to images, it cannot sample from noise: use gantool translate"
+            )
 
     def iter_batches(self, n: int, seed: int = 0, batch_size: int = 64) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(start_index, uint8 batch B×H×W×C)`` covering samples 0..n-1 in order.
@@ -86,17 +57,6 @@ class Generator:
         for start, batch in self.iter_batches(n, seed, batch_size):
             out[start : start + len(batch)] = batch
         return out
-
-    def __repr__(self) -> str:
-        return f"Generator({self._backend.artifact}, backend={self.backend!r}, device={self.device!r})"
-
-
-def _require_sampler(spec: ModelSpec, artifact: Path | None) -> None:
-    if spec.kind != "gan" or spec.latent_dim is None:
-        raise UsageError(
-            f"{artifact} is a {spec.kind} translator ({spec.direction or 'image to image'}): "
-            "it maps images to images, it cannot sample from noise: use gantool translate"
-        )
 
 
 def _check_counts(n: int, seed: int, batch_size: int) -> None:

@@ -22,59 +22,24 @@ import numpy as np
 
 from gantool.errors import UsageError
 from gantool.images import from_uint8, to_uint8
-from gantool.runtime import registry
-from gantool.runtime.backends.base import MIN_SIDE, SIZE_MULTIPLE, Backend
+from gantool.runtime.backends.base import MIN_SIDE, SIZE_MULTIPLE
+from gantool.runtime.loaded import LoadedModel
 from gantool.spec import ModelSpec
 
 LUMA = np.array([299, 587, 114], dtype=np.uint32)  # ITU-R 601-2, the weights Pillow's convert("L") uses
 
 
-class Translator:
+class Translator(LoadedModel):
     """A CycleGAN generator (one direction) ready to translate images on one backend."""
 
-    def __init__(self, backend: Backend, reason: str = "") -> None:
-        require_translator(backend.spec, backend.artifact)
-        self._backend = backend
-        self.reason = reason or backend.name
-        """Why this backend was picked, e.g. ``torch (auto: no exported ONNX beside the checkpoint)``."""
-
     @classmethod
-    def open(
-        cls, path: Path, backend: str = registry.AUTO, device: str = "cpu", direction: str | None = None
-    ) -> Translator:
-        """Load MODEL (run dir, checkpoint or .onnx); in a run dir ``direction`` (a2b | b2a, default a2b) picks."""
-        path = Path(path)
-        name, reason = registry.choose(path, backend, direction)
-        backend_class = registry.backend_class(name)
-        if backend_class.availability().ok:  # refuse a GAN before loading an engine for it
-            artifact = backend_class.resolve(path, direction)
-            spec = backend_class.peek_spec(artifact)
-            if spec is not None:
-                require_translator(spec, artifact)
-        return cls(registry.create(name, path, device, direction), reason)
-
-    @property
-    def spec(self) -> ModelSpec:
-        return self._backend.spec
+    def check_kind(cls, spec: ModelSpec, artifact: Path | None) -> None:
+        require_translator(spec, artifact)
 
     @property
     def direction(self) -> str | None:
         """``a2b`` or ``b2a`` as recorded in the model's spec."""
         return self.spec.direction
-
-    @property
-    def backend(self) -> str:
-        """Name of the backend in use (``torch``, ``onnxruntime``, ...)."""
-        return self._backend.name
-
-    @property
-    def device(self) -> str:
-        return self._backend.device
-
-    @property
-    def runner(self) -> Backend:
-        """The loaded backend itself, for timing or custom batches (float32 N×C×H×W, see prepare)."""
-        return self._backend
 
     def prepare(self, pixels: np.ndarray) -> np.ndarray:
         """One uint8 H×W×C image (C 1–4) → float32 C×H'×W' network input, H'×W' = padded_size(H, W)."""
@@ -109,9 +74,6 @@ class Translator:
             for offset, output in enumerate(self._backend.run(batch)):
                 out[start + offset] = self.finish(output, height, width)
         return out
-
-    def __repr__(self) -> str:
-        return f"Translator({self._backend.artifact}, backend={self.backend!r}, device={self.device!r})"
 
 
 def require_translator(spec: ModelSpec, artifact: Path | None) -> None:

@@ -1,0 +1,72 @@
+"""What ``Generator`` and ``Translator`` share: a loaded backend, why it was picked, and a kind check.
+
+Opening a model is the same for both: pick the backend (``auto`` or the one
+named), refuse the wrong kind of model from the artifact's spec before an
+engine is loaded when the backend can read the spec cheaply, then load it.
+Each subclass says which kind it serves in ``check_kind``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+from gantool.runtime import registry
+from gantool.runtime.backends.base import Backend
+from gantool.spec import ModelSpec
+
+LoadedT = TypeVar("LoadedT", bound="LoadedModel")
+
+
+class LoadedModel:
+    """A model loaded on one backend; subclasses add what they do with it (sample, translate)."""
+
+    def __init__(self, backend: Backend, reason: str = "") -> None:
+        self.check_kind(backend.spec, backend.artifact)
+        self._backend = backend
+        self.reason = reason or backend.name
+        """Why this backend was picked, e.g. ``onnxruntime (auto: MODEL is an ONNX file)``."""
+
+    @classmethod
+    def check_kind(cls, spec: ModelSpec, artifact: Path | None) -> None:
+        """Raise UsageError naming the right command when ``spec`` is not the kind this class serves."""
+        raise NotImplementedError
+
+    @classmethod
+    def open(
+        cls: type[LoadedT], path: Path, backend: str = registry.AUTO, device: str = "cpu", direction: str | None = None
+    ) -> LoadedT:
+        """Load MODEL (run dir, checkpoint or .onnx) on ``backend`` (``auto`` picks, see registry.choose).
+
+        In a CycleGAN run dir ``direction`` (a2b | b2a, default a2b) picks the generator.
+        """
+        path = Path(path)
+        name, reason = registry.choose(path, backend, direction)
+        backend_class = registry.backend_class(name)
+        if backend_class.availability().ok:  # refuse the wrong kind before loading an engine for it
+            artifact = backend_class.resolve(path, direction)
+            spec = backend_class.peek_spec(artifact)
+            if spec is not None:
+                cls.check_kind(spec, artifact)
+        return cls(registry.create(name, path, device, direction), reason)
+
+    @property
+    def spec(self) -> ModelSpec:
+        return self._backend.spec
+
+    @property
+    def backend(self) -> str:
+        """Name of the backend in use (``torch``, ``onnxruntime``, ...)."""
+        return self._backend.name
+
+    @property
+    def device(self) -> str:
+        return self._backend.device
+
+    @property
+    def runner(self) -> Backend:
+        """The loaded backend itself, for timing or custom batches."""
+        return self._backend
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._backend.artifact}, backend={self.backend!r}, device={self.device!r})"
