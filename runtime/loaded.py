@@ -33,7 +33,7 @@ class LoadedModel:
         raise NotImplementedError
 
     @classmethod
-    def open(
+    def open(  # noqa: PYI019 - typing.Self needs Python 3.11; we support 3.10
         cls: type[LoadedT], path: Path, backend: str = registry.AUTO, device: str = "cpu", direction: str | None = None
     ) -> LoadedT:
         """Load MODEL (run dir, checkpoint or .onnx) on ``backend`` (``auto`` picks, see registry.choose).
