@@ -49,6 +49,11 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+# Options every training command takes, spelled once.
+DeviceOption = Annotated[Device, typer.Option(help="auto: CUDA if available, else CPU.")]
+ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last finished epoch.")]
+ForceOption = Annotated[bool, typer.Option("--force", help="Start over in a non-empty --out, replacing its run files.")]
+
 DEFAULT_ARCH, DEFAULT_LOSS = Arch(DEFAULTS.arch), Loss(DEFAULTS.loss)
 
 
@@ -119,13 +124,9 @@ def gan(
     seed: Annotated[
         int, typer.Option(min=0, max=MAX_SEED, help="Seed for weights, shuffling, noise and the sample grid.")
     ] = DEFAULTS.seed,
-    device: Annotated[Device, typer.Option(help="auto: CUDA if available, else CPU.")] = Device.auto,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the run in --out from its last finished epoch.")
-    ] = False,
-    force: Annotated[
-        bool, typer.Option("--force", help="Start over in a non-empty --out, replacing its run files.")
-    ] = False,
+    device: DeviceOption = Device.auto,
+    resume: ResumeOption = False,
+    force: ForceOption = False,
 ) -> None:
     """Train a vanilla GAN (MLP or DCGAN) on digits, MNIST or a folder of images.
 
@@ -217,13 +218,9 @@ def cyclegan(
     seed: Annotated[
         int, typer.Option(min=0, max=MAX_SEED, help="Seed for weights, shuffling, augmentation and the image pools.")
     ] = CYCLE_DEFAULTS.seed,
-    device: Annotated[Device, typer.Option(help="auto: CUDA if available, else CPU.")] = Device.auto,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the run in --out from its last finished epoch.")
-    ] = False,
-    force: Annotated[
-        bool, typer.Option("--force", help="Start over in a non-empty --out, replacing its run files.")
-    ] = False,
+    device: DeviceOption = Device.auto,
+    resume: ResumeOption = False,
+    force: ForceOption = False,
 ) -> None:
     """Train a CycleGAN (Zhu et al. 2017): two ResNet translators A→B and B→A from unpaired images.
 
