@@ -135,7 +135,7 @@ def _parse_batch_sizes(text: str) -> list[int]:
 
 def _parse_image_sizes(text: str) -> list[Size]:
     """``128,192x256`` → [(128, 128), (192, 256)]: a side alone means a square; each side a multiple of 4, ≥ 8."""
-    from gantool.runtime.backends.base import MIN_SIDE, SIZE_MULTIPLE
+    from gantool.spec import MIN_SIDE, SIZE_MULTIPLE, fits_translator
 
     sizes: list[Size] = []
     for part in (p.strip().lower() for p in text.split(",")):
@@ -146,7 +146,7 @@ def _parse_image_sizes(text: str) -> list[Size]:
             height, width = (int(sides[0]), int(sides[0])) if len(sides) == 1 else map(int, sides)
         except ValueError:
             raise UsageError(f"--sizes takes sizes like 256 or 192x256, got {part!r}") from None
-        if not all(side >= MIN_SIDE and side % SIZE_MULTIPLE == 0 for side in (height, width)):
+        if not fits_translator(height, width):
             raise UsageError(
                 f"--sizes: a translator takes sides that are multiples of {SIZE_MULTIPLE}, at least {MIN_SIDE}, "
                 f"got {height}x{width}"

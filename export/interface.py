@@ -25,13 +25,11 @@ import numpy as np
 
 from gantool.errors import GantoolError
 from gantool.latents import latent_batch
-from gantool.spec import ModelSpec
+from gantool.spec import MIN_SIDE, SIZE_MULTIPLE, ModelSpec, fits_translator
 
 GAN_INPUT, GAN_OUTPUT = "z", "images"
 TRANSLATOR_INPUT, TRANSLATOR_OUTPUT = "images", "translated"
 BATCH, HEIGHT, WIDTH = "batch", "height", "width"  # names of the dynamic axes in the ONNX file
-SIZE_MULTIPLE = 4  # a translator's sides must divide by 4 to come back the size they went in
-MIN_SIDE = 8  # ... and be at least 8 for the reflection padding at H/4×W/4
 TRACE_BATCH = 2  # example batch for tracing: not 1, which torch.export would treat as a constant
 GAN_PARITY_BATCHES = (1, 16)
 TRANSLATOR_PARITY_GROWTH = (4, 8)  # the second parity size: (H + 4) × (W + 8), non-square even for a square model
@@ -95,7 +93,7 @@ def interface_for(spec: ModelSpec) -> GraphInterface:
 
 def check_translator_size(height: int, width: int, what: str) -> None:
     """Sides a ResNet translator can take: multiples of SIZE_MULTIPLE, at least MIN_SIDE."""
-    if not all(side >= MIN_SIDE and side % SIZE_MULTIPLE == 0 for side in (height, width)):
+    if not fits_translator(height, width):
         raise GantoolError(
             f"{what} is {height}×{width}: a translator needs sides that are multiples of {SIZE_MULTIPLE}, "
             f"at least {MIN_SIDE}"

@@ -35,6 +35,15 @@ ARCH_PARAM_BOUNDS: dict[str, dict[str, tuple[int, int]]] = {
 }
 MAX_LATENT_DIM = 4096
 MAX_IMAGE_SIDE = 4096
+# A ResNet translator downsamples twice by 2, so its sides must divide by 4 to come back unchanged,
+# and its residual blocks reflection-pad the H/4×W/4 maps by 1, which needs at least 2 pixels there.
+SIZE_MULTIPLE = 4
+MIN_SIDE = 8
+
+
+def fits_translator(height: int, width: int) -> bool:
+    """Whether a ResNet translator can take a height×width image as it is (see SIZE_MULTIPLE, MIN_SIDE)."""
+    return all(side >= MIN_SIDE and side % SIZE_MULTIPLE == 0 for side in (height, width))
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,8 @@ import numpy as np
 
 from gantool.errors import UsageError
 from gantool.images import from_uint8, to_uint8
-from gantool.runtime.backends.base import MIN_SIDE, SIZE_MULTIPLE
 from gantool.runtime.loaded import LoadedModel
-from gantool.spec import ModelSpec
+from gantool.spec import MIN_SIDE, SIZE_MULTIPLE, ModelSpec
 
 LUMA = np.array([299, 587, 114], dtype=np.uint32)  # ITU-R 601-2, the weights Pillow's convert("L") uses
 

@@ -24,10 +24,7 @@ from typing import ClassVar
 import numpy as np
 
 from gantool.errors import BackendUnavailable, GantoolError, UsageError
-from gantool.spec import ModelSpec
-
-SIZE_MULTIPLE = 4  # a ResNet translator downsamples twice by 2: sides must divide by 4 to come back unchanged
-MIN_SIDE = 8  # ... and its residual blocks reflection-pad the H/4×W/4 maps by 1, which needs 2 pixels
+from gantool.spec import MIN_SIDE, SIZE_MULTIPLE, ModelSpec, fits_translator
 
 
 @dataclass(frozen=True)
@@ -136,7 +133,7 @@ class Backend(ABC):
         if batch.ndim != 4 or batch.shape[1] != spec.channels:
             raise UsageError(f"expected images N×{spec.channels}×H×W, got an array of shape {batch.shape}")
         height, width = batch.shape[2:]
-        if not all(side >= MIN_SIDE and side % SIZE_MULTIPLE == 0 for side in (height, width)):
+        if not fits_translator(height, width):
             raise UsageError(
                 f"a translator takes sides that are multiples of {SIZE_MULTIPLE} and at least {MIN_SIDE}, got {height}×{width}"
             )
