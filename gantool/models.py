@@ -19,9 +19,6 @@ from torch import nn
 
 from gantool.spec import ModelSpec
 
-DEFAULT_MLP_HIDDEN = [256, 512, 1024]
-DEFAULT_NGF = 64
-
 
 class MLPGenerator(nn.Module):
     """z (N×Z) → hidden LeakyReLU layers → Tanh → images (N×C×H×W)."""

@@ -53,12 +53,11 @@ class Skipped:
 
 @dataclass
 class Outcome:
-    """What a run did: images written, inputs skipped, wall time, and the part spent in the backend."""
+    """What a run did: images written, inputs skipped, wall time."""
 
     written: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
-    compute_seconds: float = 0.0
 
 
 def default_workers() -> int:
@@ -98,9 +97,7 @@ def translate_files(
 
     def run(key: tuple[int, ...]) -> None:
         batch = groups.pop(key)
-        begin = time.perf_counter()
         outputs = translator.runner.run(np.stack([job.pixels for job in batch]))  # B×C×H'×W'
-        outcome.compute_seconds += time.perf_counter() - begin
         writes.append(writers.submit(_write, translator, folder, batch, outputs, on_written))
         while len(writes) > 2 * workers:  # bound memory: wait for the oldest batch on disk
             outcome.written += writes.popleft().result()

@@ -12,7 +12,7 @@ BUILTIN_DATASETS = ("digits", "mnist")
 DEFAULT_EPOCHS = 100
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_LR = 2e-4
-DEFAULT_HIDDEN = (256, 512, 1024)  # gantool.models.DEFAULT_MLP_HIDDEN, without importing torch
+DEFAULT_HIDDEN = (256, 512, 1024)  # z → 256 → 512 → 1024 → image, as in the seed notes
 DEFAULT_NGF = 64
 DEFAULT_EMA = 0.999
 # What --resume may change: how long to train and where the data now lives; the rest defines the run.
