@@ -11,6 +11,8 @@ Run dir layout (written by ``gantool train``, completed by ``gantool export``)::
                                   the two translators of a CycleGAN run, one per direction
     RUN/generator.onnx            FP32 ONNX (after export; generator_a2b.onnx … for CycleGAN)
     RUN/generator.fp16.onnx       FP16 ONNX (after export)
+    RUN/generator.fp16.engine     FP16 TensorRT plan (after export --trt), with
+    RUN/generator.fp16.engine.json  its sidecar: spec, profile, where it was built
     RUN/train_state.pt            optimizers, RNG states, epoch: for --resume
     RUN/metrics.jsonl             one line of losses per epoch
     RUN/samples/epoch_NNNN.png    a grid from fixed noise per epoch
@@ -27,6 +29,8 @@ GENERATOR_STEM = "generator"
 CHECKPOINT_SUFFIX = ".safetensors"
 ONNX_SUFFIX = ".onnx"
 FP16_ONNX_SUFFIX = ".fp16.onnx"
+ENGINE_SUFFIX = ".engine"
+FP16_ENGINE_SUFFIX = ".fp16.engine"
 TRAIN_STATE_FILE = "train_state.pt"
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_DIR = "samples"
@@ -54,6 +58,11 @@ def onnx_path_for(checkpoint: Path, out_dir: Path, precision: str) -> Path:
     return out_dir / f"{checkpoint.name.removesuffix(CHECKPOINT_SUFFIX)}{suffix}"
 
 
+def engine_path_for(checkpoint: Path, out_dir: Path) -> Path:
+    """Where ``export --trt`` writes a checkpoint's FP16 engine: ``<stem>.fp16.engine`` (sidecar: + ``.json``)."""
+    return out_dir / f"{checkpoint.name.removesuffix(CHECKPOINT_SUFFIX)}{FP16_ENGINE_SUFFIX}"
+
+
 def resolve_checkpoint(model: Path, direction: str | None = None) -> Path:
     """The safetensors checkpoint behind a run dir or checkpoint path.
 
@@ -73,6 +82,8 @@ def resolve_checkpoint(model: Path, direction: str | None = None) -> Path:
         raise ArtifactError(f"{model} holds no {gan.name}: is it a gantool run dir? (gantool train writes one)")
     if model.name.endswith(CHECKPOINT_SUFFIX):
         return model
+    if is_onnx(model) or is_engine(model):
+        raise ArtifactError(f"{model} is an exported file, not a checkpoint: pass the run dir or the .safetensors file")
     raise ArtifactError(f"{model} is not a checkpoint: expected a run dir or a {CHECKPOINT_SUFFIX} file")
 
 
@@ -91,3 +102,22 @@ def resolve_onnx(model: Path, precision: str = "fp32", direction: str | None = N
 
 def is_onnx(model: Path) -> bool:
     return model.suffix == ONNX_SUFFIX
+
+
+def resolve_engine(model: Path, direction: str | None = None) -> Path:
+    """The TensorRT engine behind a run dir, a checkpoint (its built sibling) or an .engine path."""
+    if not model.exists():
+        raise ArtifactError(f"{model} does not exist")
+    if model.is_file() and is_engine(model):
+        return model
+    if model.is_file() and is_onnx(model):
+        raise ArtifactError(f"{model} is an ONNX file: build its engine with 'gantool export {model} --trt'")
+    checkpoint = resolve_checkpoint(model, direction)
+    path = engine_path_for(checkpoint, checkpoint.parent)
+    if not path.is_file():
+        raise ArtifactError(f"{path} does not exist: run 'gantool export {model} --trt' on the GPU machine first")
+    return path
+
+
+def is_engine(model: Path) -> bool:
+    return model.suffix == ENGINE_SUFFIX

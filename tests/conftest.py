@@ -95,7 +95,7 @@ class NotInstalledBackend(Backend):
     install_hint = "pip install gantool-no-such-engine"
 
     @classmethod
-    def resolve(cls, model: Path, direction: str | None = None) -> Path:
+    def resolve(cls, model: Path, direction: str | None = None, precision: str = "fp32") -> Path:
         return model
 
     def _load(self, artifact: Path) -> ModelSpec:

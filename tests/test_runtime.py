@@ -126,7 +126,7 @@ def test_python_api_load_and_torch_module(exported_run: Path) -> None:
 
 def test_warmup_runs_the_backend(exported_run: Path) -> None:
     backend = registry.create("onnxruntime", exported_run)
-    assert backend.warmup(3) >= 2 and backend.describe() == "onnxruntime (cpu)"
+    assert backend.warmup(3) >= 2 and backend.describe() == "onnxruntime (cpu, fp32)"
     assert backend.run(np.zeros((3, 8), np.float32)).shape == (3, 1, 8, 8)
 
 

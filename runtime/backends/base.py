@@ -26,6 +26,8 @@ import numpy as np
 from gantool.errors import BackendUnavailable, GantoolError, UsageError
 from gantool.spec import MIN_SIDE, SIZE_MULTIPLE, ModelSpec, fits_translator
 
+PRECISIONS = ("fp32", "fp16")
+
 
 @dataclass(frozen=True)
 class Availability:
@@ -33,6 +35,22 @@ class Availability:
 
     ok: bool
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What ``gantool doctor`` shows for one backend: installed or not and why, its version, what it sees.
+
+    ``devices`` are human-readable, one per device the backend can use here,
+    e.g. ``cpu`` or ``cuda:0 NVIDIA H100 80GB HBM3 (sm 9.0, driver CUDA 12.9)``.
+    ``note`` says why a backend that is installed still cannot run (no driver,
+    CPU-only build), or any caveat.
+    """
+
+    installed: bool
+    version: str = ""
+    devices: tuple[str, ...] = ()
+    note: str = ""
 
 
 class Backend(ABC):
@@ -51,12 +69,18 @@ class Backend(ABC):
     install_hint: ClassVar[str] = ""
     """What to run when a required module is missing."""
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
-    """Devices this backend can run on."""
+    """Devices this backend can run on; the first is the default."""
+    precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+    """Compute precisions this backend offers (inputs and outputs are float32 whatever the precision)."""
 
-    def __init__(self, device: str = "cpu") -> None:
+    def __init__(self, device: str | None = None, precision: str = "fp32") -> None:
+        device = device or self.devices[0]
         if device not in self.devices:
             raise BackendUnavailable(f"the {self.name} backend runs on {', '.join(self.devices)}, not {device!r}")
+        if precision not in self.precisions:
+            raise UsageError(f"the {self.name} backend runs {', '.join(self.precisions)}, not {precision!r}")
         self.device = device
+        self.precision = precision
         self._spec: ModelSpec | None = None
         self.artifact: Path | None = None
 
@@ -69,11 +93,23 @@ class Backend(ABC):
         return Availability(True)
 
     @classmethod
+    def probe(cls) -> Probe:
+        """For ``gantool doctor``: may import the backend's engine (slow), never raises.
+
+        The default only says whether the modules are installed; backends override
+        it to add their version and the devices they see.
+        """
+        available = cls.availability()
+        return Probe(installed=available.ok, note=available.reason)
+
+    @classmethod
     @abstractmethod
-    def resolve(cls, model: Path, direction: str | None = None) -> Path:
+    def resolve(cls, model: Path, direction: str | None = None, precision: str = "fp32") -> Path:
         """The artifact this backend loads for MODEL (a run dir may hold several); ArtifactError if none.
 
         ``direction`` (a2b | b2a) picks the translator in a CycleGAN run dir; None means a2b there.
+        ``precision`` picks among a run dir's artifacts where it decides the file (onnxruntime: the
+        .fp16.onnx); backends whose precision is a runtime setting ignore it.
         """
 
     @classmethod
@@ -97,7 +133,7 @@ class Backend(ABC):
         available = self.availability()
         if not available.ok:
             raise BackendUnavailable(f"the {self.name} backend is unavailable: {available.reason}")
-        artifact = self.resolve(model, direction)
+        artifact = self.resolve(model, direction, self.precision)
         spec = self._load(artifact)
         check_direction(spec, artifact, direction)
         self._spec = spec
@@ -148,8 +184,8 @@ class Backend(ABC):
         return runs
 
     def describe(self) -> str:
-        """Short human label, e.g. ``onnxruntime (cpu)``."""
-        return f"{self.name} ({self.device})"
+        """Short human label, e.g. ``onnxruntime (cpu, fp32)``."""
+        return f"{self.name} ({self.device}, {self.precision})"
 
 
 def check_direction(spec: ModelSpec, artifact: Path, direction: str | None) -> None:

@@ -59,16 +59,17 @@ class OnnxRuntimeBackend(Backend):
     requires: ClassVar[tuple[str, ...]] = ("onnxruntime",)
     install_hint: ClassVar[str] = "pip install onnxruntime"
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16")  # which exported file a run dir gives
 
-    def __init__(self, device: str = "cpu") -> None:
-        super().__init__(device)
+    def __init__(self, device: str | None = None, precision: str = "fp32") -> None:
+        super().__init__(device, precision)
         self._session: Any = None
         self._input = self._output = ""
         self._fixed_size: tuple[int, int] | None = None  # a translator exported for one H×W only
 
     @classmethod
-    def resolve(cls, model: Path, direction: str | None = None) -> Path:
-        return resolve_onnx(model, direction=direction)
+    def resolve(cls, model: Path, direction: str | None = None, precision: str = "fp32") -> Path:
+        return resolve_onnx(model, precision, direction=direction)
 
     @classmethod
     def peek_spec(cls, artifact: Path) -> ModelSpec | None:

@@ -30,14 +30,14 @@ class TorchBackend(Backend):
     install_hint: ClassVar[str] = "pip install torch"
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
 
-    def __init__(self, device: str = "cpu") -> None:
-        super().__init__(device)
+    def __init__(self, device: str | None = None, precision: str = "fp32") -> None:
+        super().__init__(device, precision)
         self.module: nn.Module | None = None
         self._torch: Any = None
         self._one_by_one = False
 
     @classmethod
-    def resolve(cls, model: Path, direction: str | None = None) -> Path:
+    def resolve(cls, model: Path, direction: str | None = None, precision: str = "fp32") -> Path:
         if model.is_file() and is_onnx(model):
             raise ArtifactError(
                 f"{model} is an ONNX file: the torch backend needs the checkpoint or run dir (or use --backend onnxruntime)"
