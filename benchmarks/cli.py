@@ -1,7 +1,9 @@
-"""``gantool bench``: latency and throughput per backend × batch size, as a table and as JSON.
+"""``gantool bench``: latency and throughput per backend × precision × batch size, as a table and as JSON.
 
 Each backend loads its own artifact for MODEL (torch the checkpoint,
-onnxruntime the exported ONNX) and is timed on the same input batches:
+onnxruntime the exported ONNX, tensorrt the engine) on ``--device`` (auto:
+the GPU when that backend can use one here) at each of ``--precisions`` it
+has (default: its own), and is timed on the same input batches:
 latents for a GAN, random images in the model's value range for a CycleGAN
 translator. A translator takes any size whose sides are multiples of 4, so
 ``--sizes`` times it at several (default: its native training size); a GAN's
@@ -9,8 +11,9 @@ output size is fixed, so ``--sizes`` is refused for one (a usage error rather
 than a silently ignored flag). In a CycleGAN run dir ``--direction`` picks the
 translator (a2b by default). Every row names its image size.
 
-A backend that is not installed or cannot load the model gets a row saying
-why (one row, size and batch size empty) instead of stopping the run; a cell
+A backend that is not installed, lacks the precision or device, or cannot
+load the model gets a row saying why (one row, size and batch size empty)
+instead of stopping the run; a cell
 that fails (out of memory, say) gets its own failed row. Timings belong here
 and in benchmarks/RESULTS.md, never in pass/fail tests.
 """
@@ -45,7 +48,21 @@ def bench(
             show_default=False,
         ),
     ],
-    backends: Annotated[str, typer.Option(help="Comma-separated backends to compare.")] = "torch,onnxruntime",
+    backends: Annotated[
+        str, typer.Option(help="Comma-separated backends to compare, or all (every registered backend).")
+    ] = "torch,onnxruntime",
+    device: Annotated[
+        str,
+        typer.Option(help="auto, cpu or cuda. auto: each backend on the GPU when it can use one here, else the CPU."),
+    ] = "auto",
+    precisions: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated precisions, e.g. fp32,fp16: each backend × each; a backend without one gets a row "
+            "saying so (default: each backend's own).",
+            show_default=False,
+        ),
+    ] = None,
     batch_sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,8,64,256",
     warmup_s: Annotated[
         float, typer.Option(min=0.0, help="Untimed warm-up per cell, seconds (at least one run).")
@@ -72,7 +89,7 @@ def bench(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --json file.")] = False,
 ) -> None:
-    """Time each backend on each batch size: latency p50/p90/p99 and mean, throughput in images/s.
+    """Time each backend (at each precision) on each batch size: latency p50/p90/p99 and mean, images/s.
 
     A CycleGAN translator is timed on random images in its value range at its
     native size, or at each of --sizes; in a CycleGAN run dir --direction picks
@@ -83,7 +100,11 @@ def bench(
 
     if not model.exists():
         raise ArtifactError(f"{model} does not exist")
+    from gantool.runtime.registry import check_device
+
     names = _parse_backends(backends)
+    check_device(device, "--device")
+    wanted_precisions = None if precisions is None else _parse_precisions(precisions)
     batches = _parse_batch_sizes(batch_sizes)
     image_sizes = None if sizes is None else _parse_image_sizes(sizes)
     if direction is not None and direction not in DIRECTIONS:
@@ -91,10 +112,10 @@ def bench(
     if json_path is not None:
         check_output_path(json_path, force, "--json file")
     _refuse_translator_options_for_a_gan(_peek_spec(model, names), image_sizes, direction, model)  # before any load
-    plan = Plan(batches, image_sizes, direction, warmup_s, min_runs, max_s)
+    plan = Plan(batches, image_sizes, direction, warmup_s, min_runs, max_s, device, wanted_precisions)
     settings = {"backends": names, **asdict(plan)}  # sizes as [[height, width], ...] in the JSON
     rows, spec, loaded = _run_all(model, names, plan)
-    typer.echo(format_table(rows))
+    typer.echo(format_table([{**row, "device": _device_label(row)} for row in rows]))
     if json_path is not None:
         from gantool.files import atomic_write_text
 
@@ -102,7 +123,7 @@ def bench(
             "model": str(model),
             "spec": spec,
             "settings": settings,
-            "environment": environment(loaded),
+            "environment": _environment(loaded, rows),
             "rows": rows,
         }
         atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
@@ -112,15 +133,29 @@ def bench(
 
 
 def _parse_backends(text: str) -> list[str]:
+    """Backend names in the order given; ``all`` is every registered backend."""
     from gantool.runtime import registry
 
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names:
         raise UsageError("--backends is empty")
+    if "all" in names:
+        return registry.names()
     for name in names:
         if name not in registry.BACKENDS:
-            raise UsageError(f"unknown backend {name!r} in --backends; choose from: {', '.join(registry.BACKENDS)}")
+            raise UsageError(
+                f"unknown backend {name!r} in --backends; choose from: all, {', '.join(registry.BACKENDS)}"
+            )
     return list(dict.fromkeys(names))
+
+
+def _parse_precisions(text: str) -> list[str]:
+    from gantool.runtime.backends.base import PRECISIONS
+
+    wanted = [part.strip() for part in text.split(",") if part.strip()]
+    if not wanted or any(part not in PRECISIONS for part in wanted):
+        raise UsageError(f"--precisions takes a comma-separated list of {', '.join(PRECISIONS)}, got {text!r}")
+    return list(dict.fromkeys(wanted))
 
 
 def _parse_batch_sizes(text: str) -> list[int]:
@@ -204,6 +239,8 @@ class Plan:
     warmup_s: float
     min_runs: int
     max_s: float
+    device: str  # auto: each backend's own choice (registry.default_device)
+    precisions: list[str] | None  # None: each backend's default
 
     def sizes_for(self, spec: ModelSpec) -> list[Size]:
         """A GAN's one output size; a translator's requested sizes, or its native one."""
@@ -216,44 +253,83 @@ def _run_all(
     model: Path, names: list[str], plan: Plan
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, list[str]]:
     """All rows, the spec of the first model loaded, and the backends that loaded."""
-    from gantool.benchmarks.timing import summarize, time_runs
-    from gantool.runtime import registry
+    from gantool.runtime import gpu, registry
 
     rows: list[dict[str, Any]] = []
     spec: dict[str, Any] | None = None
     loaded: list[str] = []
+    scan = gpu.scan() if plan.device == "auto" else None
     for name in names:
-        try:
-            backend = registry.create(name, model, direction=plan.direction)
-        except UsageError:  # e.g. --direction for a GAN: the same for every backend, so not a row
-            raise
-        except GantoolError as exc:
-            status = "unavailable" if isinstance(exc, BackendUnavailable) else "failed"
-            rows.append(_row(name, "", None, None, status, str(exc)))
-            continue
-        except Exception as exc:  # noqa: BLE001 -- a crashing engine is a row in the table, not the end of the run
-            rows.append(_row(name, "", None, None, "failed", f"{type(exc).__name__}: {_first_line(exc)}"))
-            continue
-        _refuse_translator_options_for_a_gan(backend.spec, plan.sizes, None, model)  # if no header could tell
-        loaded.append(name)
-        spec = spec or backend.spec.to_dict()
-        for image_size in plan.sizes_for(backend.spec):
-            for batch in plan.batch_sizes:
-                typer.echo(f"bench: {name} {size_label(*image_size)} batch {batch}", err=True)
-                try:
-                    inputs = [_input_batch(backend, batch, variant, image_size) for variant in range(INPUT_VARIANTS)]
-                    durations = time_runs(
-                        backend.run, inputs, warmup_s=plan.warmup_s, min_runs=plan.min_runs, max_s=plan.max_s
-                    )
-                except Exception as exc:  # noqa: BLE001 -- e.g. out of memory at a large batch: record it, go on
-                    error = f"{type(exc).__name__}: {_first_line(exc)}"
-                    rows.append(_row(name, backend.device, image_size, batch, "failed", error))
-                    continue
-                row = _row(name, backend.device, image_size, batch, "ok", "")
-                row.update(summarize(durations, batch).to_dict())
-                row["artifact"] = str(backend.artifact)
-                rows.append(row)
+        backend_class = registry.backend_class(name)
+        device = plan.device if plan.device != "auto" else registry.default_device(name, scan)
+        for precision in plan.precisions or [backend_class.precisions[0]]:
+            backend = _load(model, name, device, precision, plan, rows)
+            if backend is None:
+                continue
+            _refuse_translator_options_for_a_gan(backend.spec, plan.sizes, None, model)  # if no header could tell
+            loaded.append(name)
+            spec = spec or backend.spec.to_dict()
+            rows += _time_backend(backend, plan)
     return rows, spec, loaded
+
+
+def _load(
+    model: Path, name: str, device: str, precision: str, plan: Plan, rows: list[dict[str, Any]]
+) -> Backend | None:
+    """Backend ``name`` loaded for MODEL on ``device`` at ``precision``; None (and a row saying why) if it cannot be."""
+    from gantool.runtime import registry
+
+    backend_class = registry.backend_class(name)
+    if precision not in backend_class.precisions:
+        why = f"{name} runs {', '.join(backend_class.precisions)} only"
+        rows.append(_row(name, device, precision, None, None, "unsupported", why))
+        return None
+    if device not in backend_class.devices:
+        why = f"{name} runs on {', '.join(backend_class.devices)} only"
+        rows.append(_row(name, device, precision, None, None, "unsupported", why))
+        return None
+    try:
+        backend = backend_class(device, precision)
+    except UsageError as exc:  # a combination the backend refuses, e.g. torch fp16 on the CPU
+        rows.append(_row(name, device, precision, None, None, "unsupported", str(exc)))
+        return None
+    try:
+        backend.load(model, plan.direction)
+    except UsageError:  # e.g. --direction for a GAN: the same for every backend, so not a row
+        raise
+    except GantoolError as exc:
+        status = "unavailable" if isinstance(exc, BackendUnavailable) else "failed"
+        rows.append(_row(name, device, precision, None, None, status, str(exc)))
+        return None
+    except Exception as exc:  # noqa: BLE001 -- a crashing engine is a row in the table, not the end of the run
+        rows.append(_row(name, device, precision, None, None, "failed", f"{type(exc).__name__}: {_first_line(exc)}"))
+        return None
+    return backend
+
+
+def _time_backend(backend: Backend, plan: Plan) -> list[dict[str, Any]]:
+    """One row per image size × batch size for a loaded backend."""
+    from gantool.benchmarks.timing import summarize, time_runs
+
+    rows = []
+    name, device, precision = backend.name, backend.device, backend.precision
+    for image_size in plan.sizes_for(backend.spec):
+        for batch in plan.batch_sizes:
+            typer.echo(f"bench: {name} {device} {precision} {size_label(*image_size)} batch {batch}", err=True)
+            try:
+                inputs = [_input_batch(backend, batch, variant, image_size) for variant in range(INPUT_VARIANTS)]
+                durations = time_runs(
+                    backend.run, inputs, warmup_s=plan.warmup_s, min_runs=plan.min_runs, max_s=plan.max_s
+                )
+            except Exception as exc:  # noqa: BLE001 -- e.g. out of memory at a large batch: record it, go on
+                error = f"{type(exc).__name__}: {_first_line(exc)}"
+                rows.append(_row(name, device, precision, image_size, batch, "failed", error))
+                continue
+            row = _row(name, device, precision, image_size, batch, "ok", "")
+            row.update(summarize(durations, batch).to_dict())
+            row["artifact"] = str(backend.artifact)
+            rows.append(row)
+    return rows
 
 
 def _input_batch(backend: Backend, batch: int, variant: int, image_size: Size) -> Any:
@@ -270,17 +346,42 @@ def _input_batch(backend: Backend, batch: int, variant: int, image_size: Size) -
     return np.random.default_rng(variant).uniform(low, high, shape).astype(np.float32)
 
 
-def _row(name: str, device: str, image_size: Size | None, batch: int | None, status: str, error: str) -> dict[str, Any]:
+def _row(
+    name: str,
+    device: str,
+    precision: str,
+    image_size: Size | None,
+    batch: int | None,
+    status: str,
+    error: str,
+) -> dict[str, Any]:
     height, width = image_size if image_size is not None else (None, None)
     return {
         "backend": name,
         "device": device,
+        "precision": precision,
         "height": height,
         "width": width,
         "batch_size": batch,
         "status": status,
         "error": error,
     }
+
+
+def _device_label(row: dict[str, Any]) -> str:
+    """``cuda/fp16``: the table's device column also says the precision (one word, so the table stays greppable)."""
+    return f"{row['device'] or '-'}/{row['precision']}"
+
+
+def _environment(loaded: list[str], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The machine and the versions of the engines that ran, plus the GPUs when any row ran on one."""
+    from gantool.runtime import gpu, registry
+
+    engines = sorted({module for name in loaded for module in registry.backend_class(name).requires[:1]})
+    report = environment(engines)
+    if any(row["device"] == "cuda" and row["status"] == "ok" for row in rows):
+        report["gpus"] = [found.describe() for found in gpu.scan().gpus]
+    return report
 
 
 def _first_line(exc: BaseException) -> str:

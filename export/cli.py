@@ -1,88 +1,184 @@
-"""``gantool export``: a checkpoint becomes FP32 and FP16 ONNX files, each parity-checked.
+"""``gantool export``: a checkpoint becomes FP32 and FP16 ONNX files, each parity-checked; ``--trt`` adds engines.
 
-Only typer, the standard library and the light core are imported here; torch
-and onnx load inside the command, so ``gantool --help`` stays fast.
+Only typer, the standard library and the light core are imported here; torch,
+onnx and TensorRT load inside the command, so ``gantool --help`` stays fast.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from gantool.artifacts import resolve_checkpoint, run_checkpoints
-from gantool.errors import BackendUnavailable, GantoolError
+from gantool.artifacts import is_onnx, resolve_checkpoint, run_checkpoints
+from gantool.engines import DEFAULT_BATCHES, parse_size
+from gantool.errors import UsageError
+from gantool.files import check_output_path
 
-TRT_INSTALL_HINT = 'pip install "gantool[trt]" on a machine with an NVIDIA GPU'
+if TYPE_CHECKING:
+    from gantool.export.onnx_export import ExportResult
+    from gantool.export.tensorrt_export import EngineResult, TrtRequest
+
+TRT = "TensorRT engine (--trt)"
+MAX_WORKSPACE_MB = 1 << 20  # 1 TiB: anything above is a typo
 
 
 def export(
     model: Annotated[
         Path,
         typer.Argument(
-            metavar="RUN_DIR|CHECKPOINT",
-            help="Run dir (every generator in it: both directions of a CycleGAN run) or one .safetensors checkpoint.",
+            metavar="RUN_DIR|CHECKPOINT|ONNX",
+            help="Run dir (every generator in it: both directions of a CycleGAN run), one .safetensors checkpoint, "
+            "or (with --trt) an exported .onnx file.",
             show_default=False,
         ),
     ],
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", "-o", help="Folder for the ONNX files (default: beside the checkpoint).", show_default=False
+            "--out", "-o", help="Folder for the files written (default: beside the model).", show_default=False
         ),
     ] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset to target (17 or newer).")] = 18,  # = onnx_export.DEFAULT_OPSET
-    force: Annotated[bool, typer.Option("--force", help="Overwrite existing ONNX files.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing ONNX files and engines.")] = False,
     trt: Annotated[
-        bool, typer.Option("--trt", help="Also build a TensorRT engine (needs TensorRT and an NVIDIA GPU).")
+        bool, typer.Option("--trt", help="Also build FP16 TensorRT engines (needs TensorRT and an NVIDIA GPU).")
     ] = False,
+    min_batch: Annotated[
+        int | None, typer.Option(help="With --trt: smallest batch the engine takes (default 1).")
+    ] = None,
+    opt_batch: Annotated[int | None, typer.Option(help="With --trt: batch TensorRT tunes for (default 8).")] = None,
+    max_batch: Annotated[
+        int | None, typer.Option(help="With --trt: largest batch the engine takes (default 64).")
+    ] = None,
+    min_size: Annotated[
+        str | None, typer.Option(help="With --trt, translators: smallest image, N or HxW (default --opt-size).")
+    ] = None,
+    opt_size: Annotated[
+        str | None, typer.Option(help="With --trt, translators: image size tuned for (default: the model's).")
+    ] = None,
+    max_size: Annotated[
+        str | None, typer.Option(help="With --trt, translators: largest image, N or HxW (default --opt-size).")
+    ] = None,
+    workspace_mb: Annotated[
+        int | None, typer.Option(help="With --trt: builder workspace limit in MiB (default: TensorRT's).")
+    ] = None,
+    opt_level: Annotated[
+        int | None, typer.Option(help="With --trt: builder optimization level 0-5, higher builds slower (default 3).")
+    ] = None,
+    timing_cache: Annotated[
+        Path | None,
+        typer.Option(help="With --trt: TensorRT timing cache file, read if it exists and updated after the build."),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the results as a JSON list.")] = False,
 ) -> None:
-    """Export generators to FP32 and FP16 ONNX, each checked against PyTorch.
+    """Export generators to FP32 and FP16 ONNX, each checked against PyTorch; --trt builds FP16 TensorRT engines.
 
     Writes <stem>.onnx (FP32) and <stem>.fp16.onnx (FP16 weights and compute,
     float32 input and output) beside each checkpoint, or in --out: a GAN run
     gives generator.onnx and generator.fp16.onnx, a CycleGAN run
     generator_a2b.onnx, generator_a2b.fp16.onnx, generator_b2a.onnx and
-    generator_b2a.fp16.onnx. A GAN file maps latents z [batch, Z] to images; a
-    translator file maps images [batch, C, height, width] to translated images
+    generator_b2a.fp16.onnx. A GAN file maps latents z (batch, Z) to images; a
+    translator file maps images (batch, C, height, width) to translated images
     of the same shape, for any sides that are multiples of 4 (at least 8).
     Each file passes onnx.checker and is run with onnxruntime against PyTorch
     on the same inputs at two batch sizes (and, for a translator, two image
     sizes): if the max abs difference exceeds 1e-4 (FP32) or 1e-2 (FP16) the
     export fails and leaves nothing behind.
+
+    --trt builds one FP16 engine per generator, <stem>.fp16.engine, with its
+    sidecar <stem>.fp16.engine.json (spec, profile, TensorRT/CUDA/GPU it was
+    built on, sha256 of the ONNX source): beside the model, or in --out.
+    TensorRT 10 builds from the FP32 <stem>.onnx with its FP16 flag (or from a
+    given .fp16.onnx, strongly typed); TensorRT 11, which has no FP16 flag,
+    builds from <stem>.fp16.onnx. Existing ONNX files are reused unless older
+    than the checkpoint; missing ones are exported first (and stay, they are
+    checked on their own). The engine takes batches --min-batch..--max-batch
+    and, for a translator, images --min-size..--max-size (sides multiples of
+    4). Each engine is run against PyTorch FP32 (onnxruntime FP32 when only an
+    ONNX file is given) and must stay within 1e-2; engines are written only
+    when all of them pass. An engine runs only on the GPU model and TensorRT
+    version that built it: build it on the machine that will run it.
     """
-    if trt:  # before anything is loaded or written
-        _refuse_trt()
+    request = _trt_request(
+        trt, (min_batch, opt_batch, max_batch), (min_size, opt_size, max_size), workspace_mb, opt_level, timing_cache
+    )
+    if not trt and model.is_file() and is_onnx(model):
+        raise UsageError(f"{model} is an ONNX file: add --trt to build a TensorRT engine from it")
     from gantool.export.onnx_export import check_opset, export_checkpoints
 
     check_opset(opset)
-    checkpoints = _checkpoints(model)
-    out_dir = out if out is not None else checkpoints[0].parent
-    results = export_checkpoints(checkpoints, out_dir, opset=opset, force=force, log=_progress)
-    if json_output:
-        rows = [
-            {
-                "path": str(r.path),
-                "precision": r.precision,
-                "max_abs_diff": r.max_abs_diff,
-                "tolerance": r.tolerance,
-                "ok": r.ok,
-            }
-            for r in results
-        ]
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    table = [("file", "precision", "max abs diff", "tolerance", "status")] + [
-        (str(r.path), r.precision, f"{r.max_abs_diff:.1e}", f"{r.tolerance:.0e}", "ok" if r.ok else "FAIL")
-        for r in results
-    ]
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    for row in table:
-        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    onnx_source = model if trt and model.is_file() and is_onnx(model) else None
+    checkpoints = [] if onnx_source is not None else _checkpoints(model)
+    out_dir = out if out is not None else (onnx_source or checkpoints[0]).parent
+    engines: list[EngineResult] = []
+    if request is None:
+        results = export_checkpoints(checkpoints, out_dir, opset=opset, force=force, log=_progress)
+    else:
+        from gantool.export.tensorrt_export import build_engines, plan_engines
+
+        jobs = plan_engines(checkpoints, onnx_source, out_dir, request, force)  # refusals before TensorRT loads
+        results, engines = build_engines(jobs, out_dir, request, opset=opset, force=force, log=_progress)
+    _report(results, engines, trt, json_output)
+
+
+def _trt_request(
+    trt: bool,
+    batches: tuple[int | None, int | None, int | None],
+    sizes: tuple[str | None, str | None, str | None],
+    workspace_mb: int | None,
+    opt_level: int | None,
+    timing_cache: Path | None,
+) -> TrtRequest | None:
+    """The TrtRequest the flags ask for (None without --trt); UsageError for a flag out of place or out of range."""
+    flags = {
+        "--min-batch": batches[0], "--opt-batch": batches[1], "--max-batch": batches[2],
+        "--min-size": sizes[0], "--opt-size": sizes[1], "--max-size": sizes[2],
+        "--workspace-mb": workspace_mb, "--opt-level": opt_level, "--timing-cache": timing_cache,
+    }  # fmt: skip
+    given = [name for name, value in flags.items() if value is not None]
+    if not trt:
+        if given:
+            verb = "apply" if len(given) > 1 else "applies"
+            raise UsageError(f"{', '.join(given)} only {verb} with --trt (TensorRT engines)")
+        return None
+    from gantool.export.tensorrt_build import DEFAULT_OPT_LEVEL, MAX_OPT_LEVEL, BuildSettings
+    from gantool.export.tensorrt_export import TrtRequest
+
+    if opt_level is not None and not 0 <= opt_level <= MAX_OPT_LEVEL:
+        raise UsageError(f"--opt-level must be in [0, {MAX_OPT_LEVEL}], got {opt_level}")
+    if workspace_mb is not None and not 1 <= workspace_mb <= MAX_WORKSPACE_MB:
+        raise UsageError(f"--workspace-mb must be in [1, {MAX_WORKSPACE_MB}], got {workspace_mb}")
+    if timing_cache is not None:
+        if timing_cache.is_dir():
+            raise UsageError(f"--timing-cache {timing_cache} is a directory: pass a file")
+        check_output_path(timing_cache, True, "timing cache")
+    return TrtRequest(
+        batches=batch_profile(*batches),
+        sizes=(
+            parse_size(sizes[0]) if sizes[0] else None,
+            parse_size(sizes[1]) if sizes[1] else None,
+            parse_size(sizes[2]) if sizes[2] else None,
+        ),
+        settings=BuildSettings(
+            workspace_mb=workspace_mb, opt_level=DEFAULT_OPT_LEVEL if opt_level is None else opt_level
+        ),
+        timing_cache=timing_cache,
+    )
+
+
+def batch_profile(low: int | None, opt: int | None, high: int | None) -> tuple[int, int, int]:
+    """min/opt/max batch from the flags given; defaults (1, 8, 64) give way to them, so ``--max-batch 4`` alone works.
+
+    Values given explicitly are kept as they are: ``profile_for`` refuses an impossible combination.
+    """
+    default_low, default_opt, default_high = DEFAULT_BATCHES
+    low = default_low if low is None else low
+    high = max(default_high, low, opt or 0) if high is None else high
+    opt = min(max(default_opt, low), high) if opt is None else opt
+    return low, opt, high
 
 
 def _checkpoints(model: Path) -> list[Path]:
@@ -94,11 +190,30 @@ def _checkpoints(model: Path) -> list[Path]:
     return [resolve_checkpoint(model)]  # a checkpoint path, or the clear error for a dir without one
 
 
-def _refuse_trt() -> None:
-    """--trt: say plainly what is missing instead of failing after the ONNX files are written."""
-    if importlib.util.find_spec("tensorrt") is None:
-        raise BackendUnavailable(f"--trt needs TensorRT, which is not installed: {TRT_INSTALL_HINT}")
-    raise GantoolError("--trt: building TensorRT engines is not in this version of gantool yet (export without --trt)")
+def _report(results: list[ExportResult], engines: list[EngineResult], trt: bool, json_output: bool) -> None:
+    """One row per file written: ONNX files (if exported), then engines with their build time."""
+    rows: list[dict[str, Any]] = [
+        {"path": str(r.path), "precision": r.precision, "max_abs_diff": r.max_abs_diff, "tolerance": r.tolerance,
+         "ok": r.ok} | ({"build_seconds": None} if trt else {})
+        for r in results
+    ] + [
+        {"path": str(e.path), "precision": e.precision, "max_abs_diff": e.max_abs_diff, "tolerance": e.tolerance,
+         "ok": e.ok, "build_seconds": round(e.build_seconds, 2)}
+        for e in engines
+    ]  # fmt: skip
+    if json_output:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    header = ("file", "precision", "max abs diff", "tolerance", "status") + (("build s",) if trt else ())
+    table = [header] + [
+        (row["path"], row["precision"], f"{row['max_abs_diff']:.1e}", f"{row['tolerance']:.0e}",
+         "ok" if row["ok"] else "FAIL")
+        + ((("-" if row["build_seconds"] is None else f"{row['build_seconds']:.1f}"),) if trt else ())
+        for row in rows
+    ]  # fmt: skip
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
 def _progress(message: str) -> None:

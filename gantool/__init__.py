@@ -3,7 +3,7 @@
 The Python API mirrors the CLI::
 
     import gantool
-    gen = gantool.load("runs/digits", backend="auto")
+    gen = gantool.load("runs/digits", backend="auto")   # device="cuda", precision="fp16" on a GPU
     images = gen.sample(16, seed=0)          # uint8, N×H×W×C
     module = gantool.torch_module("runs/digits")  # the generator as an nn.Module
 
@@ -30,16 +30,26 @@ if TYPE_CHECKING:
 __all__ = ["__version__", "load", "torch_module"]
 
 
-def load(model: str | Path, backend: str = "auto", direction: str | None = None) -> Generator | Translator:
-    """Open a run dir, checkpoint or exported model on ``backend`` (``auto``: onnxruntime when exported, else torch).
+def load(
+    model: str | Path,
+    backend: str = "auto",
+    *,
+    device: str = "auto",
+    precision: str | None = None,
+    direction: str | None = None,
+) -> Generator | Translator:
+    """Open a run dir, checkpoint, exported ``.onnx`` or TensorRT ``.engine`` on ``backend``.
 
-    A GAN generator comes back as a ``Generator`` (``.sample(n, seed)``), a CycleGAN
-    generator as a ``Translator`` (``.translate(images)``). ``direction`` (a2b | b2a)
-    picks the generator of a CycleGAN run dir; a2b when not given.
+    ``backend``: auto, torch, torch-compile, onnxruntime, onnxruntime-trt or tensorrt; ``auto`` takes
+    the GPU when one works (a TensorRT engine, then onnxruntime or torch on CUDA), else onnxruntime when
+    the model was exported, else torch. ``device``: auto, cpu or cuda. ``precision``: fp32 or fp16 (None:
+    the backend's default, fp16 for tensorrt). A GAN generator comes back as a ``Generator``
+    (``.sample(n, seed)``), a CycleGAN generator as a ``Translator`` (``.translate(images)``).
+    ``direction`` (a2b | b2a) picks the generator of a CycleGAN run dir; a2b when not given.
     """
     from gantool.runtime.api import load_model
 
-    return load_model(Path(model), backend, direction=direction)
+    return load_model(Path(model), backend, device=device, precision=precision, direction=direction)
 
 
 def torch_module(model: str | Path) -> nn.Module:

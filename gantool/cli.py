@@ -28,6 +28,7 @@ from gantool.benchmarks.cli import bench
 from gantool.errors import GantoolError
 from gantool.export.cli import export
 from gantool.runtime.cli import generate
+from gantool.runtime.doctor_cli import doctor
 from gantool.runtime.translate_cli import translate
 from gantool.training.cli import train_app
 from gantool.training.import_cli import import_app
@@ -82,6 +83,7 @@ app.command()(export)
 app.command()(generate)
 app.command()(translate)
 app.command()(bench)
+app.command()(doctor)
 
 
 def _version(value: bool) -> None:

@@ -246,7 +246,7 @@ class EngineInfo:
         }  # fmt: skip
         if not isinstance(data, dict) or data.get("format") != SIDECAR_FORMAT:
             raise ArtifactError("not a gantool engine sidecar (missing or wrong 'format')")
-        if data.get("version") != SIDECAR_VERSION:
+        if data.get("version") != SIDECAR_VERSION or isinstance(data.get("version"), bool):  # True == 1 in Python
             raise ArtifactError(
                 f"sidecar version {data.get('version')!r} is not supported (expected {SIDECAR_VERSION})"
             )

@@ -15,11 +15,19 @@ from gantool.runtime.translator import Translator
 
 
 def load_model(
-    model: Path, backend: str = registry.AUTO, device: str = "cpu", direction: str | None = None
+    model: Path,
+    backend: str = registry.AUTO,
+    *,
+    device: str = registry.AUTO,
+    precision: str | None = None,
+    direction: str | None = None,
 ) -> Generator | Translator:
-    """MODEL (run dir, checkpoint or .onnx) loaded on ``backend``; ``direction`` picks a CycleGAN run's generator."""
-    name, reason = registry.choose(model, backend, direction)
-    runner = registry.create(name, model, device, direction)
+    """MODEL (run dir, checkpoint, .onnx or .engine) loaded on ``backend``, ``device`` and ``precision``.
+
+    See ``registry.choose`` for what ``auto`` picks; ``direction`` picks a CycleGAN run's generator.
+    """
+    choice = registry.choose(model, backend, direction, device, precision)
+    runner = registry.create(choice.name, model, choice.device, direction, choice.precision)
     if runner.spec.latent_dim is None:
-        return Translator(runner, reason)
-    return Generator(runner, reason)
+        return Translator(runner, choice.reason)
+    return Generator(runner, choice.reason)

@@ -14,10 +14,20 @@ from typing import Annotated
 
 import typer
 
+BACKEND_HELP = (
+    "auto, torch, torch-compile, onnxruntime, onnxruntime-trt or tensorrt. auto: a TensorRT engine or the GPU "
+    "when one works (see gantool doctor), else onnxruntime when an ONNX export is there, else torch."
+)
+DEVICE_HELP = "auto, cpu or cuda. auto: the GPU when the chosen backend can use one here, else the CPU."
+PRECISION_HELP = "fp32 or fp16 (default: the backend's own: fp16 for tensorrt and onnxruntime-trt, else fp32)."
+
 
 def generate(
     model: Annotated[
-        Path, typer.Argument(help="Run dir, .safetensors checkpoint or exported .onnx file.", show_default=False)
+        Path,
+        typer.Argument(
+            help="Run dir, .safetensors checkpoint, exported .onnx file or TensorRT .engine.", show_default=False
+        ),
     ],
     out: Annotated[
         Path,
@@ -33,10 +43,9 @@ def generate(
         int, typer.Option("--batch-size", "-b", min=1, help="Images per forward pass; does not change the images.")
     ] = 64,
     seed: Annotated[int, typer.Option(min=0, help="Sample i depends only on (seed, i): same seed, same images.")] = 0,
-    backend: Annotated[
-        str,
-        typer.Option(help="auto, torch or onnxruntime. auto: onnxruntime when an ONNX export is there, else torch."),
-    ] = "auto",
+    backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "auto",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    precision: Annotated[str | None, typer.Option(help=PRECISION_HELP, show_default=False)] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Replace an existing output (only once the new one is complete).")
     ] = False,
@@ -45,12 +54,15 @@ def generate(
     from gantool.files import check_output_path
     from gantool.runtime.generator import Generator
     from gantool.runtime.progress import Progress
+    from gantool.runtime.registry import check_device, check_precision
     from gantool.runtime.writers import open_writer, output_kind
 
+    check_device(device, "--device")
+    check_precision(precision, "--precision")
     output_kind(out)  # refuse an unsupported --out before any work
     check_output_path(out, force, "output")
     loaded = time.perf_counter()
-    gen = Generator.open(model, backend=backend)
+    gen = Generator.open(model, backend, device=device, precision=precision)
     typer.echo(f"backend: {gen.reason}", err=True)
     loaded = time.perf_counter() - loaded
 
@@ -62,6 +74,6 @@ def generate(
     seconds = time.perf_counter() - start
     typer.echo(
         f"wrote {n} images to {out} in {seconds:.2f} s ({n / max(seconds, 1e-9):.0f} images/s, "
-        f"{gen.backend} on {gen.device}; model load {loaded:.2f} s)",
+        f"{gen.backend} on {gen.device}, {gen.precision}; model load {loaded:.2f} s)",
         err=True,
     )

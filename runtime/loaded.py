@@ -34,21 +34,29 @@ class LoadedModel:
 
     @classmethod
     def open(  # noqa: PYI019 - typing.Self needs Python 3.11; we support 3.10
-        cls: type[LoadedT], path: Path, backend: str = registry.AUTO, device: str = "cpu", direction: str | None = None
+        cls: type[LoadedT],
+        path: Path,
+        backend: str = registry.AUTO,
+        *,
+        device: str = registry.AUTO,
+        precision: str | None = None,
+        direction: str | None = None,
     ) -> LoadedT:
-        """Load MODEL (run dir, checkpoint or .onnx) on ``backend`` (``auto`` picks, see registry.choose).
+        """Load MODEL (run dir, checkpoint, .onnx or .engine) on ``backend`` (``auto`` picks, see registry.choose).
 
-        In a CycleGAN run dir ``direction`` (a2b | b2a, default a2b) picks the generator.
+        ``device`` is auto, cpu or cuda (auto: the chosen backend's GPU when it can use one here, else the CPU);
+        ``precision`` fp32 or fp16 (None: the backend's default). In a CycleGAN run dir ``direction``
+        (a2b | b2a, default a2b) picks the generator.
         """
         path = Path(path)
-        name, reason = registry.choose(path, backend, direction)
-        backend_class = registry.backend_class(name)
+        choice = registry.choose(path, backend, direction, device, precision)
+        backend_class = registry.backend_class(choice.name)
         if backend_class.availability().ok:  # refuse the wrong kind before loading an engine for it
-            artifact = backend_class.resolve(path, direction)
+            artifact = backend_class.resolve(path, direction, choice.precision)
             spec = backend_class.peek_spec(artifact)
             if spec is not None:
                 cls.check_kind(spec, artifact)
-        return cls(registry.create(name, path, device, direction), reason)
+        return cls(registry.create(choice.name, path, choice.device, direction, choice.precision), choice.reason)
 
     @property
     def spec(self) -> ModelSpec:
@@ -61,7 +69,13 @@ class LoadedModel:
 
     @property
     def device(self) -> str:
+        """Where it runs: ``cpu`` or ``cuda``."""
         return self._backend.device
+
+    @property
+    def precision(self) -> str:
+        """``fp32`` or ``fp16``: the precision the backend computes in (inputs and outputs are float32 either way)."""
+        return self._backend.precision
 
     @property
     def runner(self) -> Backend:
@@ -69,4 +83,7 @@ class LoadedModel:
         return self._backend
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._backend.artifact}, backend={self.backend!r}, device={self.device!r})"
+        return (
+            f"{type(self).__name__}({self._backend.artifact}, backend={self.backend!r}, device={self.device!r}, "
+            f"precision={self.precision!r})"
+        )

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from gantool.runtime.cli import BACKEND_HELP, DEVICE_HELP, PRECISION_HELP
+
 if TYPE_CHECKING:
     from gantool.spec import ModelSpec
 
@@ -23,7 +25,8 @@ def translate(
     model: Annotated[
         Path,
         typer.Argument(
-            help="CycleGAN run dir (--direction picks the generator), .safetensors checkpoint or exported .onnx file.",
+            help="CycleGAN run dir (--direction picks the generator), .safetensors checkpoint, exported .onnx file "
+            "or TensorRT .engine.",
             show_default=False,
         ),
     ],
@@ -51,10 +54,9 @@ def translate(
             show_default=False,
         ),
     ] = None,
-    backend: Annotated[
-        str,
-        typer.Option(help="auto, torch or onnxruntime. auto: onnxruntime when an ONNX export is there, else torch."),
-    ] = "auto",
+    backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "auto",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    precision: Annotated[str | None, typer.Option(help=PRECISION_HELP, show_default=False)] = None,
     batch_size: Annotated[
         int,
         typer.Option("--batch-size", "-b", min=1, help="Images of equal size per forward pass; does not change them."),
@@ -93,9 +95,12 @@ def translate(
     from gantool.files import atomic_directory, check_output_path
     from gantool.runtime.image_io import collect_inputs
     from gantool.runtime.progress import Progress
+    from gantool.runtime.registry import check_device, check_precision
     from gantool.runtime.translate_pipeline import Skipped, translate_files
     from gantool.runtime.translator import Translator, check_size
 
+    check_device(device, "--device")
+    check_precision(precision, "--precision")
     if direction is not None and direction not in DIRECTIONS:
         raise UsageError(f"--direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
     if size is not None and keep_size:
@@ -108,7 +113,7 @@ def translate(
     sources = collect_inputs(inputs, exclude=out)
 
     loaded = time.perf_counter()
-    translator = Translator.open(model, backend=backend, direction=direction)
+    translator = Translator.open(model, backend, device=device, precision=precision, direction=direction)
     loaded = time.perf_counter() - loaded
     spec = translator.spec
     target = None if keep_size else (size, size) if size is not None else (spec.height, spec.width)
@@ -129,7 +134,7 @@ def translate(
     rate = outcome.written / max(outcome.seconds, 1e-9)
     typer.echo(
         f"wrote {outcome.written} images to {out} in {outcome.seconds:.2f} s ({rate:.1f} images/s, "
-        f"{translator.backend} on {translator.device}, batch {batch_size}; model load {loaded:.2f} s)",
+        f"{translator.backend} on {translator.device}, {translator.precision}, batch {batch_size}; model load {loaded:.2f} s)",
         err=True,
     )
     if outcome.skipped:

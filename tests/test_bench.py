@@ -14,7 +14,7 @@ import pytest
 from conftest import make_checkpoint, make_translator_run
 from gantool.benchmarks.timing import percentile, summarize, time_runs
 from gantool.export.onnx_export import export_checkpoint
-from gantool.runtime import registry
+from gantool.runtime import gpu, registry
 
 TINY = ["--batch-sizes", "1,3", "--warmup-s", "0", "--min-runs", "2", "--max-s", "0"]
 
@@ -177,6 +177,9 @@ def test_unavailable_and_failing_backends_get_rows_not_crashes(
         ["--backends", "tensorflow"],
         ["--backends", ","],
         ["--min-runs", "0"],
+        ["--device", "gpu"],
+        ["--precisions", "fp32,int8"],
+        ["--precisions", ","],
     ],
 )
 def test_bad_bench_flags_exit_2(cli, tiny_checkpoint: Path, flags: list[str]) -> None:
@@ -237,3 +240,59 @@ def test_a_missing_model_is_one_line_not_a_table(cli, tmp_path: Path) -> None:
     result = cli("bench", tmp_path / "nowhere")
     assert result.exit_code == 1
     assert result.stdout == "" and result.stderr.strip() == f"error: {tmp_path / 'nowhere'} does not exist"
+
+
+def test_each_backend_at_each_precision_it_has_and_a_row_for_each_it_lacks(
+    cli, exported_run: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "bench.json"
+    backends = "torch,onnxruntime,tensorrt"
+    result = cli(
+        "bench",
+        exported_run,
+        "--backends",
+        backends,
+        "--precisions",
+        "fp32,fp16",
+        "--device",
+        "cpu",
+        *TINY,
+        "--json",
+        out,
+    )
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["settings"]["device"] == "cpu" and report["settings"]["precisions"] == ["fp32", "fp16"]
+    cells = [(r["backend"], r["precision"], r["batch_size"], r["status"]) for r in report["rows"]]
+    assert cells == [
+        ("torch", "fp32", 1, "ok"),
+        ("torch", "fp32", 3, "ok"),
+        ("torch", "fp16", None, "unsupported"),
+        ("onnxruntime", "fp32", 1, "ok"),
+        ("onnxruntime", "fp32", 3, "ok"),
+        ("onnxruntime", "fp16", 1, "ok"),
+        ("onnxruntime", "fp16", 3, "ok"),
+        ("tensorrt", "fp32", None, "unsupported"),
+        ("tensorrt", "fp16", None, "unsupported"),
+    ]
+    errors = [r["error"] for r in report["rows"] if r["status"] == "unsupported"]
+    assert errors == [
+        "fp16 on the torch backend needs --device cuda",
+        "tensorrt runs fp16 only",
+        "tensorrt runs on cuda only",
+    ]
+    assert Path(report["rows"][5]["artifact"]).name == "generator.fp16.onnx"
+    assert {r["device"] for r in report["rows"]} == {"cpu"}
+    table = [line.split() for line in result.stdout.splitlines()[1:]]
+    assert [row[1] for row in table[:3]] == ["cpu/fp32", "cpu/fp32", "cpu/fp16"]  # the device column says the precision
+    assert "unsupported: tensorrt runs fp16 only" in result.stdout
+
+
+@pytest.mark.skipif(gpu.scan().usable, reason="checks the rows of a machine without a usable GPU")
+def test_all_backends_on_cuda_without_a_gpu_get_a_row_each(cli, exported_run: Path) -> None:
+    result = cli("bench", exported_run, "--backends", "all", "--device", "cuda", *TINY)
+    assert result.exit_code == 1 and "no backend could run" in result.stderr
+    rows = result.stdout.splitlines()[1:]
+    assert [row.split()[0] for row in rows] == registry.names()
+    assert all("unavailable: " in row for row in rows)
+    assert 'onnxruntime-gpu is not installed (pip install "gantool[gpu]"' in result.stdout

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -174,28 +173,6 @@ def test_bad_checkpoints_fail_in_one_line(tmp_path: Path, cli, make, message: st
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not out.exists()
-
-
-def test_trt_without_tensorrt_says_how_to_get_it(tiny_checkpoint: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "tensorrt" else real_find_spec(name, *a)
-    )
-    result = cli("export", tiny_checkpoint, "--trt")
-    assert result.exit_code == 1 and result.stderr.count("\n") == 1
-    assert 'pip install "gantool[trt]"' in result.stderr and "NVIDIA GPU" in result.stderr
-    assert sorted(p.name for p in tiny_checkpoint.parent.iterdir()) == ["generator.safetensors"]
-
-
-def test_trt_with_tensorrt_says_engines_are_not_built_yet(
-    tiny_checkpoint: Path, tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / "fake" / "tensorrt").mkdir(parents=True)
-    (tmp_path / "fake" / "tensorrt" / "__init__.py").write_text("")
-    monkeypatch.syspath_prepend(str(tmp_path / "fake"))
-    result = cli("export", tiny_checkpoint, "--trt")
-    assert result.exit_code == 1 and "not in this version" in result.stderr
-    assert sorted(p.name for p in tiny_checkpoint.parent.iterdir()) == ["generator.safetensors"]
 
 
 @pytest.mark.parametrize("opset", ["16", "999"])

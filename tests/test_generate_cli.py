@@ -81,7 +81,7 @@ def test_bad_flags_exit_2(cli, exported_run: Path, tmp_path: Path, flags: list[s
     assert result.exit_code == 2
     line = _one_error_line(result)
     if "tensorflow" in flags:
-        assert "auto, torch, onnxruntime" in line
+        assert "auto, torch, torch-compile, onnxruntime, onnxruntime-trt, tensorrt" in line
     assert not (tmp_path / "x.npz").exists()
 
 
@@ -122,3 +122,39 @@ def test_generate_from_onnx_imports_neither_torch_nor_onnx(exported_run: Path, t
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert out.exists()
+
+
+def test_device_and_precision_on_the_cpu(cli, exported_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fp16.npz"
+    result = cli("generate", exported_run, "-n", "6", "--device", "cpu", "--precision", "fp16", "--out", out)
+    assert result.exit_code == 0, result.stderr
+    assert "backend: onnxruntime (auto: found generator.fp16.onnx" in result.stderr
+    assert "onnxruntime on cpu, fp16" in result.stderr
+    with np.load(out) as data:
+        fp32 = Generator.open(exported_run, device="cpu").sample(6, seed=0)
+        assert np.abs(data["images"].astype(int) - fp32).max() <= 2
+    result = cli("generate", exported_run, "-n", "2", "--backend", "torch", "--device", "cpu", "--out", tmp_path / "t")
+    assert result.exit_code == 0 and "torch on cpu, fp32" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "code", "message"),
+    [
+        (["--device", "gpu"], 2, "--device must be one of auto, cpu, cuda, got 'gpu'"),
+        (["--precision", "fp8"], 2, "--precision must be one of fp32, fp16, got 'fp8'"),
+        (["--backend", "torch", "--precision", "fp16"], 2, "fp16 on the torch backend needs --device cuda"),
+        (["--backend", "onnxruntime-trt", "--device", "cpu"], 2, "the onnxruntime-trt backend runs on cuda, not cpu"),
+        (["--backend", "torch-compile", "--precision", "fp16", "--device", "cpu"], 2, "fp16 on the torch-compile"),
+        (["--model-is-an-engine"], 2, "is a TensorRT engine: it runs on cuda only"),
+    ],
+)
+def test_bad_device_and_precision_exit_2(
+    cli, exported_run: Path, tmp_path: Path, flags: list[str], code: int, message: str
+) -> None:
+    model = exported_run
+    if flags == ["--model-is-an-engine"]:
+        model, flags = tmp_path / "g.fp16.engine", ["--device", "cpu"]
+        model.write_bytes(b"plan")
+    result = cli("generate", model, *flags, "--out", tmp_path / "x.npz")
+    assert result.exit_code == code and message in _one_error_line(result)
+    assert not (tmp_path / "x.npz").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +16,8 @@ from conftest import make_checkpoint, tiny_gan_spec
 from gantool.errors import ArtifactError, BackendUnavailable, UsageError
 from gantool.export.onnx_export import export_checkpoint
 from gantool.runtime import registry
-from gantool.runtime.backends.onnxruntime_backend import TENSOR_PATHS
 from gantool.runtime.generator import Generator
+from gantool.runtime.onnx_file import TENSOR_PATHS
 from gantool.spec import METADATA_KEY, ModelSpec
 
 BACKENDS = ["torch", "onnxruntime"]
@@ -44,17 +45,22 @@ def _rewrite_onnx(source: Path, target: Path, spec_json: str | None) -> Path:
 
 def test_importing_the_registry_imports_no_engine() -> None:
     code = (
-        "import sys; from gantool.runtime import registry; "
-        "print([registry.availability(n).ok for n in registry.names()]); "
-        "assert 'torch' not in sys.modules and 'onnxruntime' not in sys.modules, 'engine imported'"
+        "import json, sys; from gantool.runtime import registry; "
+        "print(json.dumps({n: registry.availability(n).ok for n in registry.names()})); "
+        "heavy = [m for m in ('torch', 'onnxruntime', 'tensorrt') if m in sys.modules]; "
+        "assert not heavy, heavy"
     )
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[True, True]"
+    available = json.loads(result.stdout)
+    assert list(available) == ["torch", "torch-compile", "onnxruntime", "onnxruntime-trt", "tensorrt"]
+    assert available["torch"] and available["onnxruntime"]
 
 
 def test_unknown_backend_lists_the_choices() -> None:
-    with pytest.raises(UsageError, match="choose from: auto, torch, onnxruntime"):
+    with pytest.raises(
+        UsageError, match="choose from: auto, torch, torch-compile, onnxruntime, onnxruntime-trt, tensorrt"
+    ):
         registry.backend_class("tensorflow")
 
 
@@ -68,10 +74,12 @@ def test_a_backend_that_is_not_installed_says_how_to_install(
 
 
 def test_auto_prefers_onnxruntime_when_an_export_exists(exported_run: Path, tiny_checkpoint: Path) -> None:
-    assert registry.choose(exported_run / "generator.onnx")[0] == "onnxruntime"
-    assert registry.choose(exported_run)[0] == "onnxruntime"
-    name, reason = registry.choose(tiny_checkpoint.parent)  # a run dir that was never exported
-    assert name == "torch" and "no exported ONNX" in reason
+    assert registry.choose(exported_run / "generator.onnx").name == "onnxruntime"
+    choice = registry.choose(exported_run)
+    assert (choice.name, choice.device, choice.precision) == ("onnxruntime", "cpu", "fp32")
+    assert registry.choose(exported_run, precision="fp16").precision == "fp16"
+    choice = registry.choose(tiny_checkpoint.parent)  # a run dir that was never exported
+    assert choice.name == "torch" and "no exported ONNX" in choice.reason
 
 
 def test_auto_ignores_an_export_older_than_its_checkpoint(tmp_path: Path) -> None:
@@ -81,9 +89,9 @@ def test_auto_ignores_an_export_older_than_its_checkpoint(tmp_path: Path) -> Non
     checkpoint = make_checkpoint(run)
     (run / "generator.onnx").write_bytes(b"stale")
     os.utime(run / "generator.onnx", (0, 0))  # exported long before the checkpoint was (re)written
-    name, reason = registry.choose(run)
-    assert name == "torch" and "older than the checkpoint" in reason
-    assert registry.choose(checkpoint, "onnxruntime")[0] == "onnxruntime"  # asked for by name: no second-guessing
+    choice = registry.choose(run)
+    assert choice.name == "torch" and "older than the checkpoint" in choice.reason
+    assert registry.choose(checkpoint, "onnxruntime").name == "onnxruntime"  # asked for by name: no second-guessing
 
 
 @pytest.mark.parametrize("precision_file", ["generator.onnx", "generator.fp16.onnx"])
@@ -118,6 +126,7 @@ def test_python_api_load_and_torch_module(exported_run: Path) -> None:
     gen = gantool.load(exported_run)
     images = gen.sample(6, seed=1)
     assert gen.backend == "onnxruntime" and gen.spec == tiny_gan_spec()
+    assert (gen.device, gen.precision) == ("cpu", "fp32")
     assert images.shape == (6, 8, 8, 1) and images.dtype == np.uint8
     module = gantool.torch_module(exported_run)
     assert isinstance(module, torch.nn.Module) and not module.training

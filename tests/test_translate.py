@@ -222,7 +222,8 @@ def test_onnxruntime_reads_the_spec_and_names_from_the_file(run: Path) -> None:
     from onnx import onnx_ml_pb2
 
     from gantool.checkpoint import read_spec
-    from gantool.runtime.backends.onnxruntime_backend import MODEL_METADATA_PROPS, OnnxRuntimeBackend
+    from gantool.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+    from gantool.runtime.onnx_file import MODEL_METADATA_PROPS
 
     assert onnx_ml_pb2.ModelProto.DESCRIPTOR.fields_by_name["metadata_props"].number == MODEL_METADATA_PROPS
     onnx_file = run / "generator_a2b.onnx"
@@ -249,3 +250,37 @@ def test_translating_from_onnx_imports_neither_torch_nor_onnx(run: Path, tmp_pat
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert _read(out / "a.png").shape == (16, 16, 3)
+
+
+def test_device_and_precision_on_the_cpu(cli, run: Path, tmp_path: Path) -> None:
+    _save(tmp_path / "in" / "a.png", (16, 16, 3))
+    outputs = {}
+    for precision in ("fp32", "fp16"):
+        out = tmp_path / precision
+        flags = ["--backend", "onnxruntime", "--device", "cpu", "--precision", precision]
+        result = cli("translate", run, tmp_path / "in", "--out", out, *flags)
+        assert result.exit_code == 0, result.stderr
+        assert f"onnxruntime on cpu, {precision}" in result.stderr
+        outputs[precision] = _read(out / "a.png").astype(int)
+    assert np.abs(outputs["fp16"] - outputs["fp32"]).max() <= 2  # the .fp16.onnx: FP16 inside, same pictures
+    translator = gantool.load(run, device="cpu", precision="fp16")
+    assert (translator.backend, translator.device, translator.precision) == ("onnxruntime", "cpu", "fp16")
+    assert translator.runner.artifact is not None and translator.runner.artifact.name == "generator_a2b.fp16.onnx"
+
+
+@pytest.mark.parametrize(
+    ("flags", "code", "message"),
+    [
+        (["--device", "gpu"], 2, "--device must be one of auto, cpu, cuda, got 'gpu'"),
+        (["--precision", "int8"], 2, "--precision must be one of fp32, fp16, got 'int8'"),
+        (["--backend", "torch", "--precision", "fp16"], 2, "fp16 on the torch backend needs --device cuda"),
+        (["--backend", "tensorrt", "--device", "cpu"], 2, "the tensorrt backend runs on cuda, not cpu"),
+    ],
+)
+def test_bad_device_and_precision_are_one_line(
+    cli, run: Path, tmp_path: Path, flags: list[str], code: int, message: str
+) -> None:
+    _save(tmp_path / "in.png", (16, 16, 3))
+    result = cli("translate", run, tmp_path / "in.png", "--out", tmp_path / "out", *flags)
+    assert result.exit_code == code and message in _one_error_line(result)
+    assert not (tmp_path / "out").exists()

@@ -71,10 +71,11 @@ class Backend(ABC):
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
     """Devices this backend can run on; the first is the default."""
     precisions: ClassVar[tuple[str, ...]] = ("fp32",)
-    """Compute precisions this backend offers (inputs and outputs are float32 whatever the precision)."""
+    """Compute precisions this backend offers, the default first (inputs and outputs are float32 regardless)."""
 
-    def __init__(self, device: str | None = None, precision: str = "fp32") -> None:
+    def __init__(self, device: str | None = None, precision: str | None = None) -> None:
         device = device or self.devices[0]
+        precision = precision or self.precisions[0]
         if device not in self.devices:
             raise BackendUnavailable(f"the {self.name} backend runs on {', '.join(self.devices)}, not {device!r}")
         if precision not in self.precisions:

@@ -1,67 +1,55 @@
-"""ONNX Runtime backend: the lean path — numpy and onnxruntime only, never torch.
+"""ONNX Runtime backend: the lean path — numpy and onnxruntime only, never torch — on CPU or CUDA.
 
 The model comes from a file a user may have been handed, so before
-onnxruntime sees it we check that it is self-contained: gantool exports are
-single files, and an initializer pointing at external data could name any path
-on the machine (DESIGN.md: "do not load ONNX external data"). The check walks
-the protobuf wire format directly instead of importing ``onnx`` (≈150 ms of
-start-up on the hot path of ``gantool generate MODEL.onnx``), and the bytes
-that were checked are the bytes handed to onnxruntime, so the file cannot
-change in between. Loading from bytes also means onnxruntime knows no model
-folder to resolve external paths against.
+onnxruntime sees it we check that it is self-contained (gantool.runtime.onnx_file:
+no external data), and the bytes that were checked are the bytes handed to
+onnxruntime, so the file cannot change in between. Loading from bytes also
+means onnxruntime knows no model folder to resolve external paths against.
 
 The spec is read from the model's metadata (``gantool.spec``), so an ONNX file
 is enough to sample from; a file without it is refused as "not a gantool model".
+
+On ``cuda`` the session runs on the CUDA execution provider (from the
+``onnxruntime-gpu`` package, which replaces the CPU ``onnxruntime``), with IO
+binding: the input is bound from numpy and the output is bound on the device,
+then copied out once, so onnxruntime does not stage either through its own CPU
+copies. ``--precision fp16`` loads the ``.fp16.onnx`` (FP16 compute, FP32 I/O).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from gantool.artifacts import resolve_onnx
-from gantool.errors import ArtifactError
-from gantool.runtime.backends.base import Backend
+from gantool.errors import ArtifactError, BackendUnavailable, GantoolError
+from gantool.runtime import gpu
+from gantool.runtime.backends.base import Backend, Probe
+from gantool.runtime.onnx_file import has_external_data, read_metadata
 from gantool.spec import METADATA_KEY, ModelSpec
 
-# For each ONNX message, the fields (by protobuf number) that can lead to a TensorProto.
-# The walk visits only these and skips everything else — weights included — by length.
-# tests/test_runtime.py checks this table against onnx's own descriptors.
-TENSOR_PATHS: dict[str, dict[int, str]] = {
-    "ModelProto": {7: "GraphProto", 20: "TrainingInfoProto", 25: "FunctionProto"},
-    "GraphProto": {1: "NodeProto", 5: "TensorProto", 15: "SparseTensorProto"},
-    "NodeProto": {5: "AttributeProto"},
-    "AttributeProto": {
-        5: "TensorProto",
-        6: "GraphProto",
-        10: "TensorProto",
-        11: "GraphProto",
-        22: "SparseTensorProto",
-        23: "SparseTensorProto",
-    },
-    "SparseTensorProto": {1: "TensorProto", 2: "TensorProto"},
-    "TrainingInfoProto": {1: "GraphProto", 2: "GraphProto"},
-    "FunctionProto": {7: "NodeProto", 11: "AttributeProto"},
-    "TensorProto": {},
-}
-TENSOR_EXTERNAL_DATA = 13  # TensorProto.external_data (repeated key/value: location, offset, ...)
-TENSOR_DATA_LOCATION = 14  # TensorProto.data_location; 1 = EXTERNAL
-MAX_NESTING = 100  # protobuf's own default recursion limit
-MODEL_METADATA_PROPS = 14  # ModelProto.metadata_props (repeated StringStringEntryProto: 1 key, 2 value)
+CUDA_PROVIDER = "CUDAExecutionProvider"
+GPU_HINT = 'onnxruntime-gpu is not installed (pip install "gantool[gpu]"; README says how to swap it for onnxruntime)'
+CONFLICT = (
+    "both onnxruntime and onnxruntime-gpu are installed: they overwrite each other; "
+    "pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu"
+)
+OUT_OF_MEMORY = ("out of memory", "Failed to allocate")  # how onnxruntime's CUDA errors say it
 
 
 class OnnxRuntimeBackend(Backend):
-    """An exported ``.onnx`` (FP32 or FP16 inside, FP32 in and out) on onnxruntime's CPU provider."""
+    """An exported ``.onnx`` (FP32 or FP16 inside, FP32 in and out) on onnxruntime's CPU or CUDA provider."""
 
     name: ClassVar[str] = "onnxruntime"
     requires: ClassVar[tuple[str, ...]] = ("onnxruntime",)
     install_hint: ClassVar[str] = "pip install onnxruntime"
-    devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16")  # which exported file a run dir gives
 
-    def __init__(self, device: str | None = None, precision: str = "fp32") -> None:
+    def __init__(self, device: str | None = None, precision: str | None = None) -> None:
         super().__init__(device, precision)
         self._session: Any = None
         self._input = self._output = ""
@@ -80,6 +68,33 @@ class OnnxRuntimeBackend(Backend):
         except (OSError, ValueError, IndexError, ArtifactError):
             return None  # load() reports a missing, corrupt or foreign file in its own words
 
+    @classmethod
+    def probe(cls) -> Probe:
+        """onnxruntime's version, the CPU, and the GPUs when its CUDA provider is there; or why it cannot use them."""
+        available = cls.availability()
+        if not available.ok:
+            return Probe(installed=False, note=available.reason)
+        import onnxruntime as ort
+
+        notes = [CONFLICT] if installed_distributions() >= {"onnxruntime", "onnxruntime-gpu"} else []
+        devices = ["cpu"]
+        if CUDA_PROVIDER in ort.get_available_providers():
+            scan = gpu.scan()
+            devices += [found.describe() for found in scan.gpus]
+            notes += [] if scan.usable else [scan.why_not]
+        else:
+            notes.append(
+                'onnxruntime is the CPU build: for CUDA, pip install "gantool[gpu]" (README: GPUs and TensorRT)'
+            )
+        return Probe(installed=True, version=ort.__version__, devices=tuple(devices), note="; ".join(notes))
+
+    def providers(self, ort: Any, model: bytes) -> list[Any]:
+        """Execution providers in priority order, for onnxruntime.InferenceSession; the first is the one wanted."""
+        if self.device == "cpu":
+            return ["CPUExecutionProvider"]
+        require_provider(ort, CUDA_PROVIDER, GPU_HINT)
+        return [(CUDA_PROVIDER, {"device_id": 0}), "CPUExecutionProvider"]
+
     def _load(self, artifact: Path) -> ModelSpec:
         data = artifact.read_bytes()
         if has_external_data(data, artifact):
@@ -94,10 +109,19 @@ class OnnxRuntimeBackend(Backend):
         # Idle intra-op threads sleep instead of spinning: generate encodes PNGs on other threads while the
         # next batch runs, and spinning threads steal those cores (1000 PNGs on 2 cores: 0.25 s → 0.14 s).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        providers = self.providers(ort, data)
         try:
-            session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(data, options, providers=providers)
         except Exception as exc:  # noqa: BLE001 -- onnxruntime's error classes (InvalidProtobuf, Fail, ...) derive from Exception only
-            raise ArtifactError(f"{artifact} is not a loadable ONNX model ({_first_line(exc)})") from None
+            where = "" if self.device == "cpu" else f" on {self.device}"
+            raise ArtifactError(f"{artifact} is not a loadable ONNX model{where} ({_first_line(exc)})") from None
+        # onnxruntime falls back to the next provider, with a warning only, when one cannot start (CUDA or
+        # cuDNN libraries missing, no driver): running on the CPU while the user asked for the GPU is refused.
+        wanted = providers[0] if isinstance(providers[0], str) else providers[0][0]
+        if wanted not in session.get_providers():
+            raise BackendUnavailable(
+                f"onnxruntime could not start its {wanted} here ({self.start_hint()}); see gantool doctor"
+            )
         metadata = session.get_modelmeta().custom_metadata_map
         if METADATA_KEY not in metadata:
             raise ArtifactError(
@@ -122,6 +146,10 @@ class OnnxRuntimeBackend(Backend):
             self._fixed_size = (height, width)
         return spec
 
+    def start_hint(self) -> str:
+        """What to check when the wanted provider is listed but did not start."""
+        return "are CUDA 12/13 and cuDNN 9 installed for this onnxruntime-gpu, and the NVIDIA driver working?"
+
     def run(self, batch: np.ndarray) -> np.ndarray:
         assert self._session is not None, "load() first"
         self.check_input(batch)
@@ -131,105 +159,49 @@ class OnnxRuntimeBackend(Backend):
                 f"{self.artifact} was exported for {height}×{width} images only, got {batch.shape[2]}×{batch.shape[3]}: "
                 "translate at that size, or re-export with gantool export"
             )
-        feed = {self._input: np.ascontiguousarray(batch, dtype=np.float32)}
-        return self._session.run([self._output], feed)[0].astype(np.float32, copy=False)
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        if self.device == "cpu":
+            return self._session.run([self._output], {self._input: batch})[0].astype(np.float32, copy=False)
+        try:
+            return run_bound(self._session, self._input, self._output, batch, self.device)
+        except Exception as exc:  # onnxruntime raises its own RuntimeException classes: re-raised unless OOM
+            if any(words in str(exc) for words in OUT_OF_MEMORY):
+                raise GantoolError(
+                    f"out of GPU memory at a batch of {len(batch)}: try a smaller --batch-size"
+                ) from None
+            raise
 
 
-def has_external_data(data: bytes, path: Path) -> bool:
-    """Whether any tensor in the serialized ModelProto refers to external data; ArtifactError if unparsable."""
-    try:
-        return _walk(memoryview(data), 0, len(data), "ModelProto", 0)
-    except (ValueError, IndexError):
-        raise ArtifactError(f"{path} is not a valid ONNX file (corrupt or truncated protobuf)") from None
+def run_bound(session: Any, input_name: str, output_name: str, batch: np.ndarray, device: str) -> np.ndarray:
+    """One run with IO binding: input bound from numpy, output allocated on ``device``, copied out at the end.
+
+    Follows onnxruntime's Python API summary ("IOBinding", scenario 1: ``bind_cpu_input``,
+    ``bind_output(name, device_type)``, ``run_with_iobinding``, ``copy_outputs_to_cpu``). A fresh binding per
+    run: the batch shape may change from one call to the next, and the output is reallocated to match.
+    """
+    binding = session.io_binding()
+    binding.bind_cpu_input(input_name, batch)
+    binding.bind_output(output_name, device)
+    session.run_with_iobinding(binding)
+    return np.asarray(binding.copy_outputs_to_cpu()[0], dtype=np.float32)
 
 
-def read_metadata(data: bytes) -> dict[str, str]:
-    """ModelProto.metadata_props as a dict, skipping every other top-level field (the graph, weights) by length."""
-    view, pos, metadata = memoryview(data), 0, {}
-    while pos < len(view):
-        key, pos = _varint(view, pos)
-        field, wire = key >> 3, key & 7
-        if wire != 2:
-            pos = _skip(view, pos, wire)
+def require_provider(ort: Any, provider: str, hint: str) -> None:
+    """BackendUnavailable with ``hint`` when this onnxruntime build lacks ``provider`` (e.g. the CPU build)."""
+    if provider not in ort.get_available_providers():
+        raise BackendUnavailable(hint)
+
+
+def installed_distributions() -> set[str]:
+    """Which of the onnxruntime packages are installed (both at once is a broken install: they share a module)."""
+    found = set()
+    for name in ("onnxruntime", "onnxruntime-gpu"):
+        try:
+            importlib.metadata.version(name)
+            found.add(name)
+        except importlib.metadata.PackageNotFoundError:
             continue
-        length, pos = _varint(view, pos)
-        if field == MODEL_METADATA_PROPS:
-            entry = _strings(view, pos, pos + length)
-            metadata[entry.get(1, "")] = entry.get(2, "")
-        pos += length
-    if pos != len(view):
-        raise ValueError("message runs past its end")
-    return metadata
-
-
-def _strings(view: memoryview, pos: int, end: int) -> dict[int, str]:
-    """The length-delimited fields of a small message (StringStringEntryProto: 1 key, 2 value) as text."""
-    fields = {}
-    while pos < end:
-        key, pos = _varint(view, pos)
-        if key & 7 != 2:
-            pos = _skip(view, pos, key & 7)
-            continue
-        length, pos = _varint(view, pos)
-        fields[key >> 3] = bytes(view[pos : pos + length]).decode("utf-8", errors="replace")
-        pos += length
-    return fields
-
-
-def _skip(view: memoryview, pos: int, wire: int) -> int:
-    """Past one non-length-delimited value."""
-    if wire == 0:
-        return _varint(view, pos)[1]
-    if wire in (1, 5):
-        return pos + (8 if wire == 1 else 4)
-    raise ValueError(f"unexpected wire type {wire}")
-
-
-def _walk(data: memoryview, pos: int, end: int, message: str, depth: int) -> bool:
-    """Scan one message's fields; recurse into those that can hold tensors."""
-    if depth > MAX_NESTING:
-        raise ValueError("nested too deeply")
-    children = TENSOR_PATHS[message]
-    is_tensor = message == "TensorProto"
-    while pos < end:
-        key, pos = _varint(data, pos)
-        field, wire = key >> 3, key & 7
-        if wire == 0:  # varint
-            value, pos = _varint(data, pos)
-            if is_tensor and field == TENSOR_DATA_LOCATION and value == 1:
-                return True
-        elif wire == 1:  # 64-bit
-            pos += 8
-        elif wire == 5:  # 32-bit
-            pos += 4
-        elif wire == 2:  # length-delimited: bytes, strings, packed arrays, sub-messages
-            length, pos = _varint(data, pos)
-            if pos + length > end:
-                raise ValueError("field runs past its message")
-            if is_tensor and field == TENSOR_EXTERNAL_DATA:
-                return True
-            child = children.get(field)
-            if child is not None and _walk(data, pos, pos + length, child, depth + 1):
-                return True
-            pos += length
-        else:  # groups (3, 4) are not used by ONNX; 6 and 7 are invalid
-            raise ValueError(f"unexpected wire type {wire}")
-    if pos != end:
-        raise ValueError("message runs past its end")
-    return False
-
-
-def _varint(data: memoryview, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint too long")
+    return found
 
 
 def _first_line(exc: BaseException) -> str:
