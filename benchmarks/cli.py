@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from gantool.artifacts import DIRECTIONS
+from gantool.benchmarks.options import parse_backends, parse_batch_sizes, parse_image_sizes, parse_precisions
 from gantool.benchmarks.report import environment, format_table, size_label
 from gantool.errors import ArtifactError, BackendUnavailable, GantoolError, UsageError
 
@@ -102,11 +103,11 @@ def bench(
         raise ArtifactError(f"{model} does not exist")
     from gantool.runtime.registry import check_device
 
-    names = _parse_backends(backends)
+    names = parse_backends(backends)
     check_device(device, "--device")
-    wanted_precisions = None if precisions is None else _parse_precisions(precisions)
-    batches = _parse_batch_sizes(batch_sizes)
-    image_sizes = None if sizes is None else _parse_image_sizes(sizes)
+    wanted_precisions = None if precisions is None else parse_precisions(precisions)
+    batches = parse_batch_sizes(batch_sizes)
+    image_sizes = None if sizes is None else parse_image_sizes(sizes)
     if direction is not None and direction not in DIRECTIONS:
         raise UsageError(f"--direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
     if json_path is not None:
@@ -115,7 +116,7 @@ def bench(
     plan = Plan(batches, image_sizes, direction, warmup_s, min_runs, max_s, device, wanted_precisions)
     settings = {"backends": names, **asdict(plan)}  # sizes as [[height, width], ...] in the JSON
     rows, spec, loaded = _run_all(model, names, plan)
-    typer.echo(format_table([{**row, "device": _device_label(row)} for row in rows]))
+    typer.echo(format_table(rows))
     if json_path is not None:
         from gantool.files import atomic_write_text
 
@@ -130,66 +131,6 @@ def bench(
         typer.echo(f"saved {json_path}", err=True)
     if not any(row["status"] == "ok" for row in rows):
         raise GantoolError(f"no backend could run {model} (see the notes above)")
-
-
-def _parse_backends(text: str) -> list[str]:
-    """Backend names in the order given; ``all`` is every registered backend."""
-    from gantool.runtime import registry
-
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names:
-        raise UsageError("--backends is empty")
-    if "all" in names:
-        return registry.names()
-    for name in names:
-        if name not in registry.BACKENDS:
-            raise UsageError(
-                f"unknown backend {name!r} in --backends; choose from: all, {', '.join(registry.BACKENDS)}"
-            )
-    return list(dict.fromkeys(names))
-
-
-def _parse_precisions(text: str) -> list[str]:
-    from gantool.runtime.backends.base import PRECISIONS
-
-    wanted = [part.strip() for part in text.split(",") if part.strip()]
-    if not wanted or any(part not in PRECISIONS for part in wanted):
-        raise UsageError(f"--precisions takes a comma-separated list of {', '.join(PRECISIONS)}, got {text!r}")
-    return list(dict.fromkeys(wanted))
-
-
-def _parse_batch_sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise UsageError(f"--batch-sizes must be comma-separated integers, got {text!r}") from None
-    if not sizes or any(size < 1 for size in sizes):
-        raise UsageError(f"--batch-sizes must be integers ≥ 1, got {text!r}")
-    return list(dict.fromkeys(sizes))
-
-
-def _parse_image_sizes(text: str) -> list[Size]:
-    """``128,192x256`` → [(128, 128), (192, 256)]: a side alone means a square; each side a multiple of 4, ≥ 8."""
-    from gantool.spec import MIN_SIDE, SIZE_MULTIPLE, fits_translator
-
-    sizes: list[Size] = []
-    for part in (p.strip().lower() for p in text.split(",")):
-        if not part:
-            continue
-        sides = part.split("x")
-        try:
-            height, width = (int(sides[0]), int(sides[0])) if len(sides) == 1 else map(int, sides)
-        except ValueError:
-            raise UsageError(f"--sizes takes sizes like 256 or 192x256, got {part!r}") from None
-        if not fits_translator(height, width):
-            raise UsageError(
-                f"--sizes: a translator takes sides that are multiples of {SIZE_MULTIPLE}, at least {MIN_SIDE}, "
-                f"got {height}x{width}"
-            )
-        sizes.append((height, width))
-    if not sizes:
-        raise UsageError("--sizes is empty")
-    return list(dict.fromkeys(sizes))
 
 
 def _peek_spec(model: Path, names: list[str]) -> ModelSpec | None:
@@ -366,11 +307,6 @@ def _row(
         "status": status,
         "error": error,
     }
-
-
-def _device_label(row: dict[str, Any]) -> str:
-    """``cuda/fp16``: the table's device column also says the precision (one word, so the table stays greppable)."""
-    return f"{row['device'] or '-'}/{row['precision']}"
 
 
 def _environment(loaded: list[str], rows: list[dict[str, Any]]) -> dict[str, Any]:

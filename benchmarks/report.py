@@ -17,7 +17,20 @@ DISTRIBUTIONS = {
     "torch": ("torch",),
     "onnxruntime": ("onnxruntime", "onnxruntime-gpu"),
 }
-COLUMNS = ("backend", "device", "size", "batch", "runs", "mean ms", "p50 ms", "p90 ms", "p99 ms", "images/s", "note")
+COLUMNS = (
+    "backend",
+    "device",
+    "precision",
+    "size",
+    "batch",
+    "runs",
+    "mean ms",
+    "p50 ms",
+    "p90 ms",
+    "p99 ms",
+    "images/s",
+    "note",
+)
 
 
 def size_label(height: int | None, width: int | None) -> str:
@@ -41,11 +54,19 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             note = f"{row['status']}: {row['error']}"
         batch = "-" if row["batch_size"] is None else str(row["batch_size"])
         lines.append(
-            [row["backend"], row["device"] or "-", size_label(row["height"], row["width"]), batch, *numbers, note]
+            [
+                row["backend"],
+                row["device"] or "-",
+                row["precision"] or "-",
+                size_label(row["height"], row["width"]),
+                batch,
+                *numbers,
+                note,
+            ]
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(COLUMNS) - 1)]
     return "\n".join(
-        "  ".join(cell.rjust(w) if 2 <= i else cell.ljust(w) for i, (cell, w) in enumerate(zip(line, widths)))
+        "  ".join(cell.rjust(w) if 3 <= i else cell.ljust(w) for i, (cell, w) in enumerate(zip(line, widths)))
         + ("  " + line[-1] if line[-1] else "")
         for line in lines
     ).rstrip()

@@ -4,8 +4,8 @@ One header line for the machine (CPU, cores, Python, gantool, CUDA driver),
 then one row per registered backend from its ``Backend.probe()``. Doctor
 reports, it does not judge: it exits 0 whatever it finds, and a probe that
 raises (a broken install can make an import fail in odd ways) becomes a row
-with the error's first line rather than a traceback. ``--json`` prints the
-rows as a JSON list for scripts.
+with the error's first line rather than a traceback. ``--json`` prints
+``{"machine": {...}, "backends": [rows]}`` for scripts.
 """
 
 from __future__ import annotations
@@ -20,15 +20,19 @@ COLUMNS = ("backend", "installed", "version", "devices", "note")
 
 def doctor(
     json_output: Annotated[
-        bool, typer.Option("--json", help="Print the rows as a JSON list instead of a table.")
+        bool, typer.Option("--json", help='Print {"machine": {...}, "backends": [...]} instead of a table.')
     ] = False,
 ) -> None:
     """Show which backends are installed, their versions, the devices (CPU, GPUs) each sees, and why one cannot run."""
     rows = probe_all()
+    machine = machine_facts()
     if json_output:
-        typer.echo(json.dumps(rows, indent=2))
+        typer.echo(json.dumps({"machine": machine, "backends": rows}, indent=2))
         return
-    typer.echo(machine_line())
+    typer.echo(
+        f"machine: {machine['cpu']}, {machine['cores']} cores; Python {machine['python']}; "
+        f"gantool {machine['gantool']}; CUDA driver: {machine['cuda_driver']}"
+    )
     typer.echo(format_rows(rows))
 
 
@@ -53,17 +57,20 @@ def probe_all() -> list[dict[str, Any]]:
     return rows
 
 
-def machine_line() -> str:
-    """``machine: <CPU>, 2 cores; Python 3.11.9; gantool 0.1.0; CUDA driver 12.9`` (or why there is none)."""
+def machine_facts() -> dict[str, Any]:
+    """CPU model, cores, Python, gantool, and the CUDA version the driver supports (or why there is none)."""
     import os
     import platform
 
     from gantool import __version__
 
-    return (
-        f"machine: {_cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}; gantool {__version__}; "
-        f"CUDA driver: {_driver()}"
-    )
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "gantool": __version__,
+        "cuda_driver": _driver(),
+    }
 
 
 def format_rows(rows: list[dict[str, Any]]) -> str:

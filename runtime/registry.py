@@ -116,8 +116,8 @@ def choose(
 
     1. an ``.engine`` MODEL → tensorrt; an ``.onnx`` MODEL → onnxruntime (on cuda when it can be).
     2. with a usable NVIDIA GPU (asked through cuda-python, never torch), unless ``device=cpu``:
-       tensorrt when a fresh engine (not older than the checkpoint) lies beside the checkpoint and TensorRT
-       is installed; else onnxruntime on cuda when a fresh ONNX export exists and onnxruntime's CUDA
+       tensorrt when a fresh engine (not older than the checkpoint), built for this GPU's compute capability,
+       lies beside the checkpoint and TensorRT is installed; else onnxruntime on cuda when a fresh ONNX export exists and onnxruntime's CUDA
        execution provider is there; else torch on cuda when torch sees CUDA.
     3. otherwise the CPU rule (DESIGN.md measured onnxruntime 2.6–2.9× faster than torch eager for the MLP
        generator on CPU): onnxruntime when a fresh ONNX export exists, else torch.
@@ -158,7 +158,7 @@ def _gpu_rule(model: Path, direction: str | None, precision: str | None, scan: g
     on = scan.first
     if not (model.is_file() and is_onnx(model)) and precision in (None, "fp16"):
         engine = _fresh(lambda: resolve_engine(model, direction), model, direction)
-        if engine is not None and availability("tensorrt").ok:
+        if engine is not None and availability("tensorrt").ok and _built_for(engine, scan):
             return Choice("tensorrt", "cuda", "fp16", f"tensorrt (auto: found {engine.name}, {on})")
     onnx_file = _fresh(lambda: resolve_onnx(model, precision or "fp32", direction), model, direction)
     if onnx_file is not None and _sees_cuda("onnxruntime"):
@@ -198,6 +198,22 @@ def _cpu_rule(model: Path, direction: str | None, precision: str | None, scan: g
         return Choice("onnxruntime", "cpu", _precision("onnxruntime", precision), reason)
     _require("torch", f"no backend can run {model}: {why}, and torch")
     return Choice("torch", "cpu", _precision("torch", precision), f"torch (auto: {why}; {cpu})")
+
+
+def _built_for(engine: Path, scan: gpu.GpuScan) -> bool:
+    """Whether the engine's sidecar says it was built for this GPU's architecture (read as JSON: no TensorRT import).
+
+    An engine from another compute capability cannot run here; ``auto`` passes
+    over it to the next backend instead of failing (asking for ``--backend
+    tensorrt`` still says why and how to rebuild). A TensorRT version mismatch
+    is left to the backend, which needs TensorRT imported to see it.
+    """
+    from gantool.runtime.backends.tensorrt_backend import read_sidecar
+
+    try:
+        return read_sidecar(engine).built_on.compute_capability == scan.gpus[0].compute_capability
+    except (ArtifactError, OSError):
+        return False
 
 
 def _precision(name: str, precision: str | None) -> str:

@@ -86,7 +86,7 @@ def test_bench_table_and_json(cli, exported_run: Path, tmp_path: Path) -> None:
     result = cli("bench", exported_run, *TINY, "--json", out)
     assert result.exit_code == 0, result.stderr
     header = result.stdout.splitlines()[0].split()
-    assert header[:5] == ["backend", "device", "size", "batch", "runs"] and "images/s" in header
+    assert header[:6] == ["backend", "device", "precision", "size", "batch", "runs"] and "images/s" in header
     report = json.loads(out.read_text())
     assert set(report) == {"model", "spec", "settings", "environment", "rows"}
     assert report["spec"]["latent_dim"] == 8 and report["settings"]["batch_sizes"] == [1, 3]
@@ -121,7 +121,7 @@ def test_a_translator_is_timed_at_each_size(cli, translator_run: Path, tmp_path:
     ]
     assert {Path(r["artifact"]).name for r in report["rows"]} == {"generator_a2b.safetensors", "generator_a2b.onnx"}
     table = [line.split() for line in result.stdout.splitlines()[1:]]
-    assert [(row[0], row[2], row[3]) for row in table[:4]] == [
+    assert [(row[0], row[3], row[4]) for row in table[:4]] == [
         ("torch", "16x16", "1"),
         ("torch", "16x16", "3"),
         ("torch", "12x20", "1"),
@@ -284,7 +284,7 @@ def test_each_backend_at_each_precision_it_has_and_a_row_for_each_it_lacks(
     assert Path(report["rows"][5]["artifact"]).name == "generator.fp16.onnx"
     assert {r["device"] for r in report["rows"]} == {"cpu"}
     table = [line.split() for line in result.stdout.splitlines()[1:]]
-    assert [row[1] for row in table[:3]] == ["cpu/fp32", "cpu/fp32", "cpu/fp16"]  # the device column says the precision
+    assert [row[1:3] for row in table[:3]] == [["cpu", "fp32"], ["cpu", "fp32"], ["cpu", "fp16"]]
     assert "unsupported: tensorrt runs fp16 only" in result.stdout
 
 

@@ -34,10 +34,14 @@ def test_the_table_has_a_machine_line_and_one_row_per_backend(cli) -> None:
     assert cells["onnxruntime"] == ["yes", onnxruntime.__version__, "cpu"]
 
 
-def test_json_is_a_list_of_rows_for_scripts(cli) -> None:
+def test_json_has_the_machine_and_one_row_per_backend_for_scripts(cli) -> None:
     result = cli("doctor", "--json")
     assert result.exit_code == 0, result.stderr
-    rows = json.loads(result.stdout)
+    report = json.loads(result.stdout)
+    assert set(report["machine"]) == {"cpu", "cores", "python", "gantool", "cuda_driver"}
+    if not HAS_GPU:
+        assert report["machine"]["cuda_driver"].startswith("none (")
+    rows = report["backends"]
     assert [row["backend"] for row in rows] == registry.names()
     assert all(set(row) == {"backend", "installed", "version", "devices", "note"} for row in rows)
     by_name = {row["backend"]: row for row in rows}
@@ -56,7 +60,7 @@ def test_a_probe_that_raises_is_a_row_not_a_crash(cli, monkeypatch: pytest.Monke
     monkeypatch.setattr(TorchBackend, "probe", classmethod(broken))
     result = cli("doctor", "--json")
     assert result.exit_code == 0, result.stderr
-    row = json.loads(result.stdout)[0]
+    row = json.loads(result.stdout)["backends"][0]
     assert row == {
         "backend": "torch",
         "installed": False,

@@ -10,6 +10,7 @@ the reason, wherever there is no NVIDIA GPU or no provider for them.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -23,6 +24,8 @@ import torch
 
 from conftest import make_checkpoint, make_translator_run
 from gantool import cuda
+from gantool.checkpoint import read_spec
+from gantool.engines import EngineInfo, MachineFacts, profile_for, sidecar_path
 from gantool.errors import BackendUnavailable, UsageError
 from gantool.export.onnx_export import export_checkpoint
 from gantool.runtime import gpu, registry
@@ -79,9 +82,22 @@ def gpu_machine(monkeypatch: pytest.MonkeyPatch) -> GpuMachine:
     return GpuMachine(monkeypatch)
 
 
-def _engine_beside(run: Path, stale: bool = False) -> Path:
+def _engine_beside(run: Path, stale: bool = False, compute_capability: str = H100.compute_capability) -> Path:
+    """A stand-in plan with a genuine sidecar, as export --trt leaves them beside the checkpoint."""
     engine = run / "generator.fp16.engine"
     engine.write_bytes(b"plan")
+    spec = read_spec(run / "generator.safetensors")
+    info = EngineInfo(
+        spec=spec,
+        precision="fp16",
+        profile=profile_for(spec, "z", "images"),
+        built_on=MachineFacts("10.13.0.35", H100.name, compute_capability, "12.9", "12.9"),
+        source_onnx="generator.onnx",
+        source_sha256="0" * 64,
+        engine_sha256=hashlib.sha256(b"plan").hexdigest(),
+        max_abs_diff=0.003,
+    )
+    sidecar_path(engine).write_text(info.to_json())
     if stale:
         os.utime(engine, (0, 0))  # built before the checkpoint was (re)written
     return engine
@@ -113,6 +129,14 @@ def test_auto_takes_a_fresh_engine_on_a_gpu(gpu_machine: GpuMachine, tmp_path: P
     assert registry.choose(run, device="cpu").device == "cpu"  # asked for the CPU: no GPU backend
     gpu_machine.tensorrt = False
     assert registry.choose(run).name == "torch"  # an engine but no TensorRT to run it
+
+
+def test_auto_passes_over_an_engine_built_for_another_gpu_architecture(gpu_machine: GpuMachine, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    make_checkpoint(run)
+    _engine_beside(run, compute_capability="8.0")  # built on an A100
+    assert registry.choose(run).name == "torch"
+    assert registry.choose(run, "tensorrt").name == "tensorrt"  # asked for by name: loading then says "rebuild"
 
 
 def test_auto_passes_over_a_stale_engine_for_onnxruntime_then_torch(

@@ -21,6 +21,7 @@ CHECKED = [
     "gantool/cuda.py",
     "gantool/trt_engine.py",
     "gantool/export/tensorrt_build.py",
+    "gantool/export/tensorrt_export.py",
     "gantool/runtime/backends/tensorrt_backend.py",
 ]
 
