@@ -7,7 +7,6 @@ be read (and reused by scripts) without the timing loop around them.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 # Distributions that provide each package (onnxruntime-gpu installs the same module as onnxruntime).
@@ -77,6 +76,8 @@ def environment(loaded: list[str]) -> dict[str, Any]:
     import importlib.metadata
     import platform
 
+    from gantool import machine
+
     packages = ["gantool", "numpy"] + [name for name in ("torch", "onnxruntime") if name in loaded]
     versions: dict[str, str | None] = {}
     for package in packages:
@@ -88,21 +89,9 @@ def environment(loaded: list[str]) -> dict[str, Any]:
             except importlib.metadata.PackageNotFoundError:
                 continue
     return {
-        "cpu": _cpu_model(),
+        "cpu": machine.cpu_model(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "versions": versions,
     }
-
-
-def _cpu_model() -> str:
-    import platform
-
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()

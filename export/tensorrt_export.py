@@ -30,11 +30,11 @@ import numpy as np
 
 from gantool.artifacts import CHECKPOINT_SUFFIX, FP16_ONNX_SUFFIX, ONNX_SUFFIX, engine_path_for, is_onnx, onnx_path_for
 from gantool.checkpoint import read_spec
-from gantool.engines import EngineInfo, MachineFacts, Profile, Size, profile_for, sha256_file, sidecar_path
+from gantool.engines import EngineInfo, MachineFacts, Profile, Size, profile_for, sidecar_path
 from gantool.errors import ArtifactError, GantoolError, UsageError
 from gantool.export.interface import PARITY_SEED, interface_for, translator_images
 from gantool.export.tensorrt_build import BuildSettings, BuiltPlan, TimingCache, build_plan, source_precision
-from gantool.files import atomic_write_bytes, check_output_path
+from gantool.files import atomic_write_bytes, check_output_path, sha256_file
 from gantool.latents import latent_batch
 from gantool.spec import METADATA_KEY, ModelSpec
 

@@ -16,7 +16,6 @@ GPU.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,15 +39,6 @@ Size = tuple[int, int]  # (height, width)
 def sidecar_path(engine: Path) -> Path:
     """``generator.fp16.engine`` → ``generator.fp16.engine.json``."""
     return engine.with_name(engine.name + SIDECAR_SUFFIX)
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks (engines and ONNX files can be hundreds of MB)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def parse_size(text: str) -> Size:

@@ -62,10 +62,10 @@ def machine_facts() -> dict[str, Any]:
     import os
     import platform
 
-    from gantool import __version__
+    from gantool import __version__, machine
 
     return {
-        "cpu": _cpu_model(),
+        "cpu": machine.cpu_model(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "gantool": __version__,
@@ -100,20 +100,6 @@ def _driver() -> str:
         return cuda.driver_cuda_version()
     except Exception as exc:  # noqa: BLE001 -- no cuda-python, no driver: a fact to report
         return f"none ({_first_line(exc)})"
-
-
-def _cpu_model() -> str:
-    """The CPU's marketing name from /proc/cpuinfo (Linux), else what platform knows."""
-    import platform
-    from pathlib import Path
-
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _first_line(exc: BaseException) -> str:

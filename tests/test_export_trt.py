@@ -27,12 +27,13 @@ from gantool import trt_engine
 from gantool.artifacts import onnx_path_for, run_checkpoints
 from gantool.checkpoint import load_generator
 from gantool.cuda import gpus
-from gantool.engines import EngineInfo, MachineFacts, parse_size, sha256_file, sidecar_path
+from gantool.engines import EngineInfo, MachineFacts, parse_size, sidecar_path
 from gantool.errors import BackendUnavailable, GantoolError
 from gantool.export.cli import batch_profile
 from gantool.export.onnx_export import export_checkpoint
 from gantool.export.tensorrt_build import BuildSettings
 from gantool.export.tensorrt_export import TrtRequest, parity_inputs, plan_engines
+from gantool.files import sha256_file
 
 FACTS = MachineFacts("10.13.0.35", "NVIDIA Fake GPU", "9.0", "12.9", "12.9")
 

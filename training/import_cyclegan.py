@@ -23,7 +23,6 @@ original weights (max abs difference ≤ 1e-5) before it is renamed into place.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import warnings
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from gantool import __version__
 from gantool.artifacts import checkpoint_in
 from gantool.errors import ArtifactError, UsageError
-from gantool.files import atomic_path, check_output_path
+from gantool.files import atomic_path, check_output_path, sha256_file
 from gantool.spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -236,7 +235,7 @@ def _provenance(source: Path, dropout: bool, dropped: int) -> dict[str, Any]:
         "imported_by": "gantool import cyclegan",
         "imported_from": source.name,
         "source": SOURCE,
-        "sha256": _sha256(source),
+        "sha256": sha256_file(source),
         "source_dropout": dropout,
         "dropped_running_stats": dropped,
         "torch_version": torch.__version__,
@@ -284,11 +283,3 @@ def _listing(keys: list[str]) -> str:
 def _shape(tensor: torch.Tensor) -> str:
     dims = "×".join(str(d) for d in tensor.shape) or "scalar"
     return dims if tensor.is_floating_point() else f"{dims} {tensor.dtype}".replace("torch.", "")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
