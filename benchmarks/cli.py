@@ -250,7 +250,7 @@ def _load(
 
 def _time_backend(backend: Backend, plan: Plan) -> list[dict[str, Any]]:
     """One row per image size × batch size for a loaded backend."""
-    from gantool.benchmarks.timing import summarize, time_runs
+    from gantool.timing import summarize, time_runs
 
     rows = []
     name, device, precision = backend.name, backend.device, backend.precision
@@ -259,7 +259,7 @@ def _time_backend(backend: Backend, plan: Plan) -> list[dict[str, Any]]:
             typer.echo(f"bench: {name} {device} {precision} {size_label(*image_size)} batch {batch}", err=True)
             try:
                 inputs = [_input_batch(backend, batch, variant, image_size) for variant in range(INPUT_VARIANTS)]
-                durations = time_runs(
+                timing = time_runs(
                     backend.run, inputs, warmup_s=plan.warmup_s, min_runs=plan.min_runs, max_s=plan.max_s
                 )
             except Exception as exc:  # noqa: BLE001 -- e.g. out of memory at a large batch: record it, go on
@@ -267,7 +267,8 @@ def _time_backend(backend: Backend, plan: Plan) -> list[dict[str, Any]]:
                 rows.append(_row(name, device, precision, image_size, batch, "failed", error))
                 continue
             row = _row(name, device, precision, image_size, batch, "ok", "")
-            row.update(summarize(durations, batch).to_dict())
+            row.update(summarize(timing.durations, batch, timing.stable).to_dict())
+            row["cold_ms"] = timing.cold_s * 1000
             row["artifact"] = str(backend.artifact)
             rows.append(row)
     return rows

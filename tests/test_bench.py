@@ -8,11 +8,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from conftest import make_checkpoint, make_translator_run
-from gantool.benchmarks.timing import percentile, summarize, time_runs
 from gantool.export.onnx_export import export_checkpoint
 from gantool.runtime import gpu, registry
 
@@ -32,53 +30,6 @@ def translator_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = make_translator_run(tmp_path_factory.mktemp("translator") / "run")
     export_checkpoint(run / "generator_a2b.safetensors", run)
     return run
-
-
-def test_percentile_interpolates_like_numpy() -> None:
-    values = sorted(np.random.default_rng(0).exponential(size=101).tolist())
-    for q in (0, 1, 50, 90, 99, 100):
-        assert percentile(values, q) == pytest.approx(np.percentile(values, q))
-    assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 90) == pytest.approx(4.6)
-    with pytest.raises(ValueError):
-        percentile([], 50)
-
-
-def test_summarize_reports_milliseconds_and_images_per_second() -> None:
-    stats = summarize([0.004, 0.001, 0.003, 0.002], batch_size=8)
-    assert (stats.runs, stats.min_ms, stats.max_ms) == (4, pytest.approx(1.0), pytest.approx(4.0))
-    assert stats.mean_ms == pytest.approx(2.5) and stats.p50_ms == pytest.approx(2.5)
-    assert stats.images_per_s == pytest.approx(8 / 0.0025)
-    with pytest.raises(ValueError):
-        summarize([], batch_size=1)
-
-
-class FakeClock:
-    """A clock that only moves when the fake workload runs: 0.25 s per call (exact in binary, so no rounding)."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.seen: list[int] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def run(self, item: int) -> None:
-        self.seen.append(item)
-        self.now += 0.25
-
-
-def test_time_runs_excludes_warmup_cycles_inputs_and_stops_on_budget() -> None:
-    clock = FakeClock()
-    durations = time_runs(clock.run, [0, 1, 2], warmup_s=1.0, min_runs=3, max_s=2.5, clock=clock)
-    assert durations == [0.25] * 10
-    assert len(clock.seen) == 14  # 4 warm-up runs (1 s) were run but not returned
-    assert clock.seen[:6] == [0, 1, 2, 0, 1, 2]
-
-
-def test_time_runs_reaches_min_runs_past_the_budget() -> None:
-    clock = FakeClock()
-    assert len(time_runs(clock.run, [0], warmup_s=0.0, min_runs=25, max_s=1.0, clock=clock)) == 25
-    assert len(clock.seen) == 26  # warm-up always runs at least once
 
 
 def test_bench_table_and_json(cli, exported_run: Path, tmp_path: Path) -> None:
