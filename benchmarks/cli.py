@@ -1,51 +1,55 @@
-"""``gantool bench``: latency and throughput per backend × precision × batch size, as a table and as JSON.
+"""``gantool bench``: per model × backend × precision × size × batch size, how fast and how exact, as a table and files.
 
-Each backend loads its own artifact for MODEL (torch the checkpoint,
-onnxruntime the exported ONNX, tensorrt the engine) on ``--device`` (auto:
-the GPU when that backend can use one here) at each of ``--precisions`` it
-has (default: its own), and is timed on the same input batches:
-latents for a GAN, random images in the model's value range for a CycleGAN
-translator. A translator takes any size whose sides are multiples of 4, so
-``--sizes`` times it at several (default: its native training size); a GAN's
-output size is fixed, so ``--sizes`` is refused for one (a usage error rather
-than a silently ignored flag). In a CycleGAN run dir ``--direction`` picks the
-translator (a2b by default). Every row names its image size.
+MODEL is any gantool artifact, one or several: a run dir means all of its
+generators (a CycleGAN run: both translators, or the one ``--direction``
+names), and each backend loads the form it finds there (torch the checkpoint,
+onnxruntime the .onnx or .fp16.onnx by precision, tensorrt the engine); a
+file means itself. Each backend runs on ``--device`` (auto: the GPU when that
+backend can use one here) at each of ``--precisions`` it has (default: its own).
+A GAN's output size is fixed, so ``--sizes`` (translators only) is refused for
+one rather than silently ignored; so is ``--direction``.
 
-A backend that is not installed, lacks the precision or device, or cannot
-load the model gets a row saying why (one row, size and batch size empty)
-instead of stopping the run; a cell
-that fails (out of memory, say) gets its own failed row. Timings belong here
-and in benchmarks/RESULTS.md, never in pass/fail tests.
+What each cell measures, and how, is benchmarks.measure's docstring. A backend
+that is not installed, lacks the precision or device, or cannot load the model
+gets a row saying why instead of stopping the run; a cell that fails (out of
+memory, say) gets its own failed row. Every output file is checked before
+anything is timed, and ``--compare``'s old report is read then too, so a bad
+path or file costs no benchmark. Timings belong here and in
+benchmarks/RESULTS.md, never in pass/fail tests.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+import shlex
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from gantool.artifacts import DIRECTIONS
-from gantool.benchmarks.options import parse_backends, parse_batch_sizes, parse_image_sizes, parse_precisions
-from gantool.benchmarks.report import environment, format_table, size_label
-from gantool.errors import ArtifactError, BackendUnavailable, GantoolError, UsageError
+from gantool.benchmarks.measure import INPUT_VARIANTS, Bench, Plan
+from gantool.benchmarks.options import (
+    Target,
+    expand_models,
+    parse_backends,
+    parse_batch_sizes,
+    parse_image_sizes,
+    parse_precisions,
+)
+from gantool.errors import GantoolError, UsageError
 
 if TYPE_CHECKING:
-    from gantool.runtime.backends.base import Backend
     from gantool.spec import ModelSpec
 
-INPUT_VARIANTS = 4  # distinct input batches cycled through during timed runs
-
-Size = tuple[int, int]  # (height, width)
+Size = tuple[int, int]
 
 
 def bench(
-    model: Annotated[
-        Path,
+    models: Annotated[
+        list[Path],
         typer.Argument(
-            help="Run dir (torch uses the checkpoint, onnxruntime its ONNX export) or an exported .onnx.",
+            help="Run dirs, checkpoints, .onnx or .engine files; a run dir means all its generators and their exports.",
             show_default=False,
         ),
     ],
@@ -82,63 +86,140 @@ def bench(
     ] = None,
     direction: Annotated[
         str | None,
-        typer.Option(help="CycleGAN run dir: which translator to time, a2b or b2a (default: a2b).", show_default=False),
+        typer.Option(
+            help="CycleGAN run dirs: time only this translator, a2b or b2a (default: both).", show_default=False
+        ),
     ] = None,
     json_path: Annotated[
-        Path | None,
-        typer.Option("--json", help="Also save rows, settings and the environment as JSON.", show_default=False),
+        Path | None, typer.Option("--json", help="Save the report (rows, settings, environment) as JSON.")
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --json file.")] = False,
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="Save the rows as CSV.")] = None,
+    markdown_path: Annotated[
+        Path | None, typer.Option("--markdown", help="Save the table with its environment as Markdown.")
+    ] = None,
+    plot_path: Annotated[
+        Path | None, typer.Option("--plot", help="Draw throughput and latency as a PNG (needs matplotlib).")
+    ] = None,
+    compare_path: Annotated[
+        Path | None,
+        typer.Option("--compare", help="A saved --json report: print ratios per row against it, flag regressions."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")] = False,
 ) -> None:
-    """Time each backend (at each precision) on each batch size: latency p50/p90/p99 and mean, images/s.
+    """Time each backend (at each precision) on each batch size: latency, throughput, memory, FLOPs and parity.
 
-    A CycleGAN translator is timed on random images in its value range at its
-    native size, or at each of --sizes; in a CycleGAN run dir --direction picks
-    the translator (a2b by default). A GAN's output size is fixed: --sizes is
-    refused for one.
+    End to end (host in, host out) and compute-only (inputs on the device),
+    the cold first call apart from warm ones, peak memory, FLOPs per image,
+    and the error against PyTorch FP32 on the checkpoint.
     """
-    from gantool.files import check_output_path
-
-    if not model.exists():
-        raise ArtifactError(f"{model} does not exist")
     from gantool.runtime.registry import check_device
 
+    if direction is not None and direction not in DIRECTIONS:
+        raise UsageError(f"--direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+    targets = expand_models(models, direction)
     names = parse_backends(backends)
     check_device(device, "--device")
     wanted_precisions = None if precisions is None else parse_precisions(precisions)
     batches = parse_batch_sizes(batch_sizes)
     image_sizes = None if sizes is None else parse_image_sizes(sizes)
-    if direction is not None and direction not in DIRECTIONS:
-        raise UsageError(f"--direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
-    if json_path is not None:
-        check_output_path(json_path, force, "--json file")
-    _refuse_translator_options_for_a_gan(_peek_spec(model, names), image_sizes, direction, model)  # before any load
+    outputs = {"--json": json_path, "--csv": csv_path, "--markdown": markdown_path, "--plot": plot_path}
+    _check_outputs(outputs, compare_path, force)
+    old_report = _load_comparison(compare_path) if compare_path is not None else None
+    for target in targets:  # before any load: a wrong option is refused without timing anything
+        _refuse_translator_options_for_a_gan(_peek_spec(target, names), image_sizes, direction, target.path)
+
     plan = Plan(batches, image_sizes, direction, warmup_s, min_runs, max_s, device, wanted_precisions)
-    settings = {"backends": names, **asdict(plan)}  # sizes as [[height, width], ...] in the JSON
-    rows, spec, loaded = _run_all(model, names, plan)
-    typer.echo(format_table(rows))
-    if json_path is not None:
-        from gantool.files import atomic_write_text
-
-        report = {
-            "model": str(model),
-            "spec": spec,
-            "settings": settings,
-            "environment": _environment(loaded, rows),
-            "rows": rows,
-        }
-        atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
-        typer.echo(f"saved {json_path}", err=True)
-    if not any(row["status"] == "ok" for row in rows):
-        raise GantoolError(f"no backend could run {model} (see the notes above)")
+    run = Bench(names, plan, echo=lambda line: typer.echo(line, err=True))
+    for target in targets:
+        run.run(target)
+    run.finish()
+    _report(run, models, names, plan, outputs, old_report, compare_path, force)
+    if not any(row["status"] == "ok" for row in run.rows):
+        raise GantoolError(f"no backend could run {' '.join(map(str, models))} (see the notes above)")
 
 
-def _peek_spec(model: Path, names: list[str]) -> ModelSpec | None:
-    """The model's spec from the first installed backend's artifact header (no torch, no onnxruntime import).
+def _check_outputs(outputs: dict[str, Path | None], compare_path: Path | None, force: bool) -> None:
+    """Every output writable and new (or --force), no two the same file, matplotlib there for --plot."""
+    from gantool.files import check_output_path
 
-    Read without a direction: only the kind of model matters here (GAN or
-    translator), and a CycleGAN run's a2b file tells it. None when no artifact
-    could be read this way: the backends then say why in their rows.
+    given = {flag: path for flag, path in outputs.items() if path is not None}
+    for flag, path in given.items():
+        check_output_path(path, force, f"{flag} file")
+    resolved = [path.resolve() for path in given.values()]
+    if len(set(resolved)) < len(resolved) or (compare_path is not None and compare_path.resolve() in resolved):
+        raise UsageError("--json, --csv, --markdown, --plot and --compare must name different files")
+    if plot_path := given.get("--plot"):
+        from gantool.benchmarks.plot import check_plot_available
+
+        check_plot_available()
+        if plot_path.suffix.lower() != ".png":
+            raise UsageError(f"--plot writes a PNG: give a .png file, got {plot_path}")
+
+
+def _load_comparison(path: Path) -> dict[str, Any]:
+    from gantool.benchmarks.report import load_report
+
+    return load_report(path)
+
+
+def _report(
+    run: Bench,
+    models: list[Path],
+    names: list[str],
+    plan: Plan,
+    outputs: dict[str, Path | None],
+    old_report: dict[str, Any] | None,
+    compare_path: Path | None,
+    force: bool,
+) -> None:
+    """The table on stdout, the files asked for, and the comparison with the old report."""
+    from gantool.benchmarks import report as reports
+
+    typer.echo(reports.format_table(run.rows))
+    settings = {"backends": names, **asdict(plan), "input_variants": INPUT_VARIANTS}
+    command = _command(models, names, plan, {**outputs, "--compare": compare_path}, force)
+    report = reports.make_report([str(m) for m in models], settings, _environment(run), run.rows, command)
+    writers = {"--json": reports.write_json, "--csv": reports.write_csv, "--markdown": reports.write_markdown}
+    for flag, path in outputs.items():
+        if path is None:
+            continue
+        if flag == "--plot":
+            from gantool.benchmarks.plot import plot
+
+            plot(report, path)
+        else:
+            writers[flag](report, path)
+        typer.echo(f"saved {path}", err=True)
+    if old_report is not None:
+        from gantool.benchmarks.compare import compare, environment_differences, format_comparison
+
+        typer.echo("")
+        typer.echo(format_comparison(compare(old_report, report)))
+        for difference in environment_differences(old_report, report):
+            typer.echo(f"environment differs: {difference}")
+
+
+def _command(models: list[Path], names: list[str], plan: Plan, outputs: dict[str, Path | None], force: bool) -> str:
+    """The command line that reproduces this run, every measuring option spelled out (defaults may change)."""
+    words = [*map(str, models), "--backends", ",".join(names), "--device", plan.device]
+    if plan.precisions is not None:
+        words += ["--precisions", ",".join(plan.precisions)]
+    words += ["--batch-sizes", ",".join(map(str, plan.batch_sizes))]
+    if plan.sizes is not None:
+        words += ["--sizes", ",".join(f"{h}x{w}" for h, w in plan.sizes)]
+    if plan.direction is not None:
+        words += ["--direction", plan.direction]
+    words += ["--warmup-s", f"{plan.warmup_s:g}", "--min-runs", str(plan.min_runs), "--max-s", f"{plan.max_s:g}"]
+    for flag, path in outputs.items():
+        if path is not None:
+            words += [flag, str(path)]
+    return shlex.join(["gantool", "bench", *words, *(["--force"] if force else [])])
+
+
+def _peek_spec(target: Target, names: list[str]) -> ModelSpec | None:
+    """The target's spec from the first installed backend's artifact header (no torch, no onnxruntime import).
+
+    None when no artifact could be read this way: the backends then say why in their rows.
     """
     from gantool.runtime import registry
 
@@ -147,7 +228,7 @@ def _peek_spec(model: Path, names: list[str]) -> ModelSpec | None:
         if not backend.availability().ok:
             continue
         try:
-            spec = backend.peek_spec(backend.resolve(model))
+            spec = backend.peek_spec(backend.resolve(target.path, target.direction))
         except GantoolError:
             continue
         if spec is not None:
@@ -170,157 +251,11 @@ def _refuse_translator_options_for_a_gan(
         raise UsageError(f"--direction applies to CycleGAN translators only: {model} is a GAN generator")
 
 
-@dataclass(frozen=True)
-class Plan:
-    """What to time for each loaded backend: image sizes × batch sizes, and the timing budget per cell."""
-
-    batch_sizes: list[int]
-    sizes: list[Size] | None  # None: the model's own size
-    direction: str | None
-    warmup_s: float
-    min_runs: int
-    max_s: float
-    device: str  # auto: each backend's own choice (registry.default_device)
-    precisions: list[str] | None  # None: each backend's default
-
-    def sizes_for(self, spec: ModelSpec) -> list[Size]:
-        """A GAN's one output size; a translator's requested sizes, or its native one."""
-        if spec.latent_dim is None and self.sizes is not None:
-            return self.sizes
-        return [(spec.height, spec.width)]
-
-
-def _run_all(
-    model: Path, names: list[str], plan: Plan
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None, list[str]]:
-    """All rows, the spec of the first model loaded, and the backends that loaded."""
-    from gantool.runtime import gpu, registry
-
-    rows: list[dict[str, Any]] = []
-    spec: dict[str, Any] | None = None
-    loaded: list[str] = []
-    scan = gpu.scan() if plan.device == "auto" else None
-    for name in names:
-        backend_class = registry.backend_class(name)
-        device = plan.device if plan.device != "auto" else registry.default_device(name, scan)
-        for precision in plan.precisions or [backend_class.precisions[0]]:
-            backend = _load(model, name, device, precision, plan, rows)
-            if backend is None:
-                continue
-            _refuse_translator_options_for_a_gan(backend.spec, plan.sizes, None, model)  # if no header could tell
-            loaded.append(name)
-            spec = spec or backend.spec.to_dict()
-            rows += _time_backend(backend, plan)
-    return rows, spec, loaded
-
-
-def _load(
-    model: Path, name: str, device: str, precision: str, plan: Plan, rows: list[dict[str, Any]]
-) -> Backend | None:
-    """Backend ``name`` loaded for MODEL on ``device`` at ``precision``; None (and a row saying why) if it cannot be."""
-    from gantool.runtime import registry
-
-    backend_class = registry.backend_class(name)
-    if precision not in backend_class.precisions:
-        why = f"{name} runs {', '.join(backend_class.precisions)} only"
-        rows.append(_row(name, device, precision, None, None, "unsupported", why))
-        return None
-    if device not in backend_class.devices:
-        why = f"{name} runs on {', '.join(backend_class.devices)} only"
-        rows.append(_row(name, device, precision, None, None, "unsupported", why))
-        return None
-    try:
-        backend = backend_class(device, precision)
-    except UsageError as exc:  # a combination the backend refuses, e.g. torch fp16 on the CPU
-        rows.append(_row(name, device, precision, None, None, "unsupported", str(exc)))
-        return None
-    try:
-        backend.load(model, plan.direction)
-    except UsageError:  # e.g. --direction for a GAN: the same for every backend, so not a row
-        raise
-    except GantoolError as exc:
-        status = "unavailable" if isinstance(exc, BackendUnavailable) else "failed"
-        rows.append(_row(name, device, precision, None, None, status, str(exc)))
-        return None
-    except Exception as exc:  # noqa: BLE001 -- a crashing engine is a row in the table, not the end of the run
-        rows.append(_row(name, device, precision, None, None, "failed", f"{type(exc).__name__}: {_first_line(exc)}"))
-        return None
-    return backend
-
-
-def _time_backend(backend: Backend, plan: Plan) -> list[dict[str, Any]]:
-    """One row per image size × batch size for a loaded backend."""
-    from gantool.timing import summarize, time_runs
-
-    rows = []
-    name, device, precision = backend.name, backend.device, backend.precision
-    for image_size in plan.sizes_for(backend.spec):
-        for batch in plan.batch_sizes:
-            typer.echo(f"bench: {name} {device} {precision} {size_label(*image_size)} batch {batch}", err=True)
-            try:
-                inputs = [_input_batch(backend, batch, variant, image_size) for variant in range(INPUT_VARIANTS)]
-                timing = time_runs(
-                    backend.run, inputs, warmup_s=plan.warmup_s, min_runs=plan.min_runs, max_s=plan.max_s
-                )
-            except Exception as exc:  # noqa: BLE001 -- e.g. out of memory at a large batch: record it, go on
-                error = f"{type(exc).__name__}: {_first_line(exc)}"
-                rows.append(_row(name, device, precision, image_size, batch, "failed", error))
-                continue
-            row = _row(name, device, precision, image_size, batch, "ok", "")
-            row.update(summarize(timing.durations, batch, timing.stable).to_dict())
-            row["cold_ms"] = timing.cold_s * 1000
-            row["artifact"] = str(backend.artifact)
-            rows.append(row)
-    return rows
-
-
-def _input_batch(backend: Backend, batch: int, variant: int, image_size: Size) -> Any:
-    """Input number ``variant``: latents for a GAN, random images in range at ``image_size`` for a translator."""
-    import numpy as np
-
-    from gantool.latents import latent_batch
-
-    spec = backend.spec
-    if spec.latent_dim is not None:
-        return latent_batch(variant, 0, batch, spec.latent_dim)
-    low, high = spec.value_range
-    shape = (batch, spec.channels, *image_size)
-    return np.random.default_rng(variant).uniform(low, high, shape).astype(np.float32)
-
-
-def _row(
-    name: str,
-    device: str,
-    precision: str,
-    image_size: Size | None,
-    batch: int | None,
-    status: str,
-    error: str,
-) -> dict[str, Any]:
-    height, width = image_size if image_size is not None else (None, None)
-    return {
-        "backend": name,
-        "device": device,
-        "precision": precision,
-        "height": height,
-        "width": width,
-        "batch_size": batch,
-        "status": status,
-        "error": error,
-    }
-
-
-def _environment(loaded: list[str], rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _environment(run: Bench) -> dict[str, Any]:
     """The machine and the versions of the engines that ran, plus the GPUs when any row ran on one."""
+    from gantool.benchmarks.report import environment
     from gantool.runtime import gpu, registry
 
-    engines = sorted({module for name in loaded for module in registry.backend_class(name).requires[:1]})
-    report = environment(engines)
-    if any(row["device"] == "cuda" and row["status"] == "ok" for row in rows):
-        report["gpus"] = [found.describe() for found in gpu.scan().gpus]
-    return report
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+    engines = sorted({module for name in run.loaded for module in registry.backend_class(name).requires[:1]})
+    on_gpu = any(row["device"] == "cuda" and row["status"] == "ok" for row in run.rows)
+    return environment(engines, [found.describe() for found in gpu.scan().gpus] if on_gpu else None)

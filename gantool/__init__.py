@@ -37,19 +37,24 @@ def load(
     device: str = "auto",
     precision: str | None = None,
     direction: str | None = None,
+    batch_size: int | None = None,
 ) -> Generator | Translator:
     """Open a run dir, checkpoint, exported ``.onnx`` or TensorRT ``.engine`` on ``backend``.
 
-    ``backend``: auto, torch, torch-compile, onnxruntime, onnxruntime-trt or tensorrt; ``auto`` takes
-    the GPU when one works (a TensorRT engine, then onnxruntime or torch on CUDA), else onnxruntime when
-    the model was exported, else torch. ``device``: auto, cpu or cuda. ``precision``: fp32 or fp16 (None:
-    the backend's default, fp16 for tensorrt). A GAN generator comes back as a ``Generator``
-    (``.sample(n, seed)``), a CycleGAN generator as a ``Translator`` (``.translate(images)``).
-    ``direction`` (a2b | b2a) picks the generator of a CycleGAN run dir; a2b when not given.
+    ``backend``: auto, torch, torch-compile, onnxruntime, onnxruntime-trt or tensorrt; ``auto`` measures
+    the backends that can run the model here (a fresh TensorRT engine, onnxruntime with an ONNX export,
+    torch; on the GPU and the CPU) at ``batch_size`` (None: 64 for a GAN, 1 for a translator) and takes
+    the fastest, caching the figures per machine and model (``.reason`` says what it picked and why).
+    ``device``: auto, cpu or cuda. ``precision``: fp32 or fp16 (None: the backend's default, fp16 for
+    tensorrt). A GAN generator comes back as a ``Generator`` (``.sample(n, seed)``), a CycleGAN
+    generator as a ``Translator`` (``.translate(images)``). ``direction`` (a2b | b2a) picks the generator
+    of a CycleGAN run dir; a2b when not given.
     """
     from gantool.runtime.api import load_model
 
-    return load_model(Path(model), backend, device=device, precision=precision, direction=direction)
+    return load_model(
+        Path(model), backend, device=device, precision=precision, direction=direction, batch_size=batch_size
+    )
 
 
 def torch_module(model: str | Path) -> nn.Module:

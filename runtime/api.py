@@ -21,13 +21,15 @@ def load_model(
     device: str = registry.AUTO,
     precision: str | None = None,
     direction: str | None = None,
+    batch_size: int | None = None,
 ) -> Generator | Translator:
     """MODEL (run dir, checkpoint, .onnx or .engine) loaded on ``backend``, ``device`` and ``precision``.
 
-    See ``registry.choose`` for what ``auto`` picks; ``direction`` picks a CycleGAN run's generator.
+    See ``registry.choose`` for what ``auto`` picks (the fastest here at ``batch_size``, None: a
+    representative one); ``direction`` picks a CycleGAN run's generator.
     """
-    choice = registry.choose(model, backend, direction, device, precision)
-    runner = registry.create(choice.name, model, choice.device, direction, choice.precision)
+    choice = registry.choose(model, backend, direction, device, precision, batch_size)
+    runner = choice.backend or registry.create(choice.name, model, choice.device, direction, choice.precision)
     if runner.spec.latent_dim is None:
         return Translator(runner, choice.reason)
     return Generator(runner, choice.reason)

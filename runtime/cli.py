@@ -15,8 +15,9 @@ from typing import Annotated
 import typer
 
 BACKEND_HELP = (
-    "auto, torch, torch-compile, onnxruntime, onnxruntime-trt or tensorrt. auto: a TensorRT engine or the GPU "
-    "when one works (see gantool doctor), else onnxruntime when an ONNX export is there, else torch."
+    "auto, torch, torch-compile, onnxruntime, onnxruntime-trt or tensorrt. auto: the fastest at --batch-size of "
+    "those that can run MODEL here (a TensorRT engine, onnxruntime with an ONNX export, torch; GPU and CPU), "
+    "measured once per machine and model and cached."
 )
 DEVICE_HELP = "auto, cpu or cuda. auto: the GPU when the chosen backend can use one here, else the CPU."
 PRECISION_HELP = "fp32 or fp16 (default: the backend's own: fp16 for tensorrt and onnxruntime-trt, else fp32)."
@@ -62,7 +63,7 @@ def generate(
     output_kind(out)  # refuse an unsupported --out before any work
     check_output_path(out, force, "output")
     loaded = time.perf_counter()
-    gen = Generator.open(model, backend, device=device, precision=precision)
+    gen = Generator.open(model, backend, device=device, precision=precision, batch_size=batch_size)
     typer.echo(f"backend: {gen.reason}", err=True)
     loaded = time.perf_counter() - loaded
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TypeVar
 
+from gantool.errors import GantoolError
 from gantool.runtime import registry
 from gantool.runtime.backends.base import Backend
 from gantool.spec import ModelSpec
@@ -41,22 +42,37 @@ class LoadedModel:
         device: str = registry.AUTO,
         precision: str | None = None,
         direction: str | None = None,
+        batch_size: int | None = None,
     ) -> LoadedT:
         """Load MODEL (run dir, checkpoint, .onnx or .engine) on ``backend`` (``auto`` picks, see registry.choose).
 
         ``device`` is auto, cpu or cuda (auto: the chosen backend's GPU when it can use one here, else the CPU);
         ``precision`` fp32 or fp16 (None: the backend's default). In a CycleGAN run dir ``direction``
-        (a2b | b2a, default a2b) picks the generator.
+        (a2b | b2a, default a2b) picks the generator. ``batch_size`` is the batch the caller will run:
+        ``auto`` picks the fastest backend at that size (None: a representative one).
         """
         path = Path(path)
-        choice = registry.choose(path, backend, direction, device, precision)
-        backend_class = registry.backend_class(choice.name)
-        if backend_class.availability().ok:  # refuse the wrong kind before loading an engine for it
-            artifact = backend_class.resolve(path, direction, choice.precision)
+        names = registry.names() if backend == registry.AUTO else [backend]
+        cls._check_header(path, names, direction, precision)  # the wrong kind is refused before auto measures
+        choice = registry.choose(path, backend, direction, device, precision, batch_size)
+        runner = choice.backend or registry.create(choice.name, path, choice.device, direction, choice.precision)
+        return cls(runner, choice.reason)
+
+    @classmethod
+    def _check_header(cls, path: Path, names: list[str], direction: str | None, precision: str | None) -> None:
+        """``check_kind`` on the first spec an installed backend can read from its artifact's header, if any."""
+        for name in names:
+            backend_class = registry.backend_class(name)
+            if not backend_class.availability().ok:
+                continue
+            try:
+                artifact = backend_class.resolve(path, direction, precision or backend_class.precisions[0])
+            except GantoolError:
+                continue  # loading says why, in the chosen backend's words
             spec = backend_class.peek_spec(artifact)
             if spec is not None:
                 cls.check_kind(spec, artifact)
-        return cls(registry.create(choice.name, path, choice.device, direction, choice.precision), choice.reason)
+                return
 
     @property
     def spec(self) -> ModelSpec:

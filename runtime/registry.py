@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gantool.artifacts import is_engine, is_onnx, resolve_checkpoint, resolve_engine, resolve_onnx
@@ -34,12 +34,17 @@ DEVICES = (AUTO, "cpu", "cuda")
 
 @dataclass(frozen=True)
 class Choice:
-    """What runs MODEL: backend ``name`` on ``device`` at ``precision``, and why (shown as ``backend: <reason>``)."""
+    """What runs MODEL: backend ``name`` on ``device`` at ``precision``, and why (shown as ``backend: <reason>``).
+
+    ``backend`` is the backend already loaded when choosing needed it (a measured ``auto``): use it rather
+    than loading MODEL a second time; None means load it with ``create``.
+    """
 
     name: str
     device: str
     precision: str
     reason: str
+    backend: Backend | None = field(default=None, compare=False, repr=False)
 
 
 def names() -> list[str]:
@@ -106,24 +111,21 @@ def choose(
     direction: str | None = None,
     device: str = AUTO,
     precision: str | None = None,
+    batch_size: int | None = None,
 ) -> Choice:
     """Resolve ``auto`` (backend and/or device) for MODEL (``direction``'s translator in a CycleGAN run).
 
-    A named backend is returned as asked, once known to exist; ``device=auto``
-    then means cuda if that backend can use a GPU here, else its default device.
+    A named backend is returned as asked, once known to exist, and is never
+    measured; ``device=auto`` then means cuda if that backend can use a GPU
+    here, else its default device.
 
-    ``auto`` picks, in order (issue 5 replaces this rule with measurement):
-
-    1. an ``.engine`` MODEL → tensorrt; an ``.onnx`` MODEL → onnxruntime (on cuda when it can be).
-    2. with a usable NVIDIA GPU (asked through cuda-python, never torch), unless ``device=cpu``:
-       tensorrt when a fresh engine (not older than the checkpoint), built for this GPU's compute capability,
-       lies beside the checkpoint and TensorRT is installed; else onnxruntime on cuda when a fresh ONNX export exists and onnxruntime's CUDA
-       execution provider is there; else torch on cuda when torch sees CUDA.
-    3. otherwise the CPU rule (DESIGN.md measured onnxruntime 2.6–2.9× faster than torch eager for the MLP
-       generator on CPU): onnxruntime when a fresh ONNX export exists, else torch.
-
-    A stale artifact (older than its checkpoint) never stands in for a retrained model. ``precision`` None
-    means each backend's default (fp16 for tensorrt); a backend that lacks the asked precision is passed over.
+    ``auto`` takes the ``candidates`` that can run MODEL here under ``device``
+    and ``precision``. One candidate is returned as is, with the rule that
+    found it as the reason. Among several, the fastest at ``batch_size``
+    (None: 64 for a GAN, 1 for a translator) wins, measured on this machine or
+    read from the measurement cached for this machine and model (see
+    runtime/autoselect.py); the winner comes back loaded (``Choice.backend``),
+    so the caller does not load it twice.
     """
     check_device(device)
     check_precision(precision)
@@ -133,56 +135,88 @@ def choose(
             raise UsageError(f"the {requested} backend runs on {', '.join(backend.devices)}, not {device}")
         chosen = default_device(requested) if device == AUTO else device
         return Choice(requested, chosen, _precision(requested, precision), f"{requested} (requested, on {chosen})")
+    scan = gpu.scan() if device != "cpu" else gpu.GpuScan((), "--device cpu")
+    found = candidates(model, direction, device, precision, scan)
+    if len(found) == 1:
+        return found[0]
+    from gantool.runtime import autoselect  # measurement and its cache: only when there is a choice to make
+
+    return autoselect.pick(model, direction, found, batch_size, scan)
+
+
+def candidates(
+    model: Path, direction: str | None, device: str, precision: str | None, scan: gpu.GpuScan
+) -> list[Choice]:
+    """Every backend (on a device, at a precision) that can run MODEL here, each with why it qualifies.
+
+    An ``.engine`` MODEL → tensorrt only; an ``.onnx`` MODEL → onnxruntime only. Otherwise, with a usable
+    NVIDIA GPU (asked through cuda-python, never torch) unless ``device=cpu``: tensorrt when a fresh engine
+    (not older than the checkpoint) built for this GPU's compute capability lies beside the checkpoint and
+    TensorRT is installed; onnxruntime on cuda when a fresh ONNX export exists and onnxruntime's CUDA
+    execution provider is there; torch on cuda when torch sees CUDA. Then, unless ``device=cuda``,
+    onnxruntime on the CPU when a fresh export exists, and torch on the CPU (fp32: torch's CPU half
+    precision is refused). torch-compile and onnxruntime-trt are left to be asked for by name: they compile
+    for seconds to minutes when loading, which a measurement at every new model would pay.
+
+    A stale artifact never stands in for a retrained model. ``precision`` None means each backend's default
+    (fp16 for tensorrt); a backend that lacks the asked precision is passed over. Raises when none qualifies.
+    """
     if model.is_file() and is_engine(model):
         if device == "cpu":
             raise UsageError(f"{model} is a TensorRT engine: it runs on cuda only")
         _require("tensorrt", f"{model} is a TensorRT engine")
-        return Choice("tensorrt", "cuda", _precision("tensorrt", precision), "tensorrt (auto: MODEL is an engine)")
-    scan = gpu.scan() if device != "cpu" else gpu.GpuScan((), "--device cpu")
+        return [Choice("tensorrt", "cuda", _precision("tensorrt", precision), "tensorrt (auto: MODEL is an engine)")]
     if device == "cuda" and not scan.usable:
         raise BackendUnavailable(f"--device cuda: no usable GPU here ({scan.why_not})")
-    if scan.usable:
-        picked = _gpu_rule(model, direction, precision, scan)
-        if picked is not None:
-            return picked
-        if device == "cuda":
+    found = _gpu_candidates(model, direction, precision, scan) if scan.usable and device != "cpu" else []
+    if device == "cuda":
+        if not found:
             raise BackendUnavailable(
                 f"--device cuda: no backend can run {model} on the GPU here "
                 "(no fresh engine or ONNX export for TensorRT/onnxruntime, and torch sees no CUDA)"
             )
-    return _cpu_rule(model, direction, precision, scan)
+        return found
+    return found + _cpu_candidates(model, direction, precision, cpu_note(scan), required=not found)
 
 
-def _gpu_rule(model: Path, direction: str | None, precision: str | None, scan: gpu.GpuScan) -> Choice | None:
-    """tensorrt, then onnxruntime on cuda, then torch on cuda: the first that can run MODEL here."""
-    on = scan.first
-    if not (model.is_file() and is_onnx(model)) and precision in (None, "fp16"):
+def cpu_note(scan: gpu.GpuScan) -> str:
+    """Why a choice on the CPU is not on a GPU, short (gantool doctor has the rest): ``on cpu: no usable CUDA driver``."""
+    if scan.usable:
+        return f"on cpu: no backend here can use the {scan.first}"
+    return f"on cpu: {scan.why_not.split(':')[0]}"
+
+
+def _gpu_candidates(model: Path, direction: str | None, precision: str | None, scan: gpu.GpuScan) -> list[Choice]:
+    """tensorrt, onnxruntime on cuda, torch on cuda: those that can run MODEL on this GPU."""
+    on, found = scan.first, []
+    onnx_model = model.is_file() and is_onnx(model)
+    if not onnx_model and precision in (None, "fp16"):
         engine = _fresh(lambda: resolve_engine(model, direction), model, direction)
         if engine is not None and availability("tensorrt").ok and _built_for(engine, scan):
-            return Choice("tensorrt", "cuda", "fp16", f"tensorrt (auto: found {engine.name}, {on})")
+            found.append(Choice("tensorrt", "cuda", "fp16", f"tensorrt (auto: found {engine.name}, {on})"))
     onnx_file = _fresh(lambda: resolve_onnx(model, precision or "fp32", direction), model, direction)
     if onnx_file is not None and _sees_cuda("onnxruntime"):
         reason = f"onnxruntime on cuda (auto: found {onnx_file.name}, CUDA execution provider, {on})"
-        return Choice("onnxruntime", "cuda", _precision("onnxruntime", precision), reason)
-    if not (model.is_file() and is_onnx(model)) and _sees_cuda("torch"):
+        found.append(Choice("onnxruntime", "cuda", _precision("onnxruntime", precision), reason))
+    if not onnx_model and _sees_cuda("torch"):
         why = "no fresh TensorRT engine or ONNX export for the GPU" if onnx_file is None else "no onnxruntime-gpu"
-        return Choice("torch", "cuda", _precision("torch", precision), f"torch on cuda (auto: {why}, {on})")
-    return None
+        found.append(Choice("torch", "cuda", _precision("torch", precision), f"torch on cuda (auto: {why}, {on})"))
+    return found
 
 
-def _cpu_rule(model: Path, direction: str | None, precision: str | None, scan: gpu.GpuScan) -> Choice:
-    """onnxruntime when a fresh export is there, else torch; the reason also says why not a GPU."""
-    # the short form ("no usable CUDA driver"): gantool doctor has the rest
-    cpu = (
-        f"on cpu: no backend here can use the {scan.first}" if scan.usable else f"on cpu: {scan.why_not.split(':')[0]}"
-    )
+def _cpu_candidates(
+    model: Path, direction: str | None, precision: str | None, cpu: str, required: bool
+) -> list[Choice]:
+    """onnxruntime when a fresh export is there, and torch; raises when ``required`` and neither can run MODEL."""
     ort_ok = availability("onnxruntime")
     if model.is_file() and is_onnx(model):
-        if not ort_ok.ok:
+        if ort_ok.ok:
+            reason = "onnxruntime (auto: MODEL is an ONNX file)"
+            return [Choice("onnxruntime", "cpu", _precision("onnxruntime", precision), reason)]
+        if required:
             raise BackendUnavailable(f"{model} needs the onnxruntime backend, which is unavailable: {ort_ok.reason}")
-        return Choice(
-            "onnxruntime", "cpu", _precision("onnxruntime", precision), "onnxruntime (auto: MODEL is an ONNX file)"
-        )
+        return []
+    found = []
     try:
         onnx_file: Path | None = resolve_onnx(model, precision or "fp32", direction)
     except ArtifactError:
@@ -195,9 +229,15 @@ def _cpu_rule(model: Path, direction: str | None, precision: str | None, scan: g
         why = ort_ok.reason
     else:
         reason = f"onnxruntime (auto: found {onnx_file.name}, onnxruntime is installed; {cpu})"
-        return Choice("onnxruntime", "cpu", _precision("onnxruntime", precision), reason)
-    _require("torch", f"no backend can run {model}: {why}, and torch")
-    return Choice("torch", "cpu", _precision("torch", precision), f"torch (auto: {why}; {cpu})")
+        found.append(Choice("onnxruntime", "cpu", _precision("onnxruntime", precision), reason))
+        why = ""
+    if precision in (None, "fp32") and availability("torch").ok:
+        found.append(Choice("torch", "cpu", "fp32", f"torch (auto: {why}; {cpu})" if why else f"torch ({cpu})"))
+    if required and not found:
+        if precision in (None, "fp32"):
+            _require("torch", f"no backend can run {model}: {why}, and torch")  # raises: torch is missing
+        raise UsageError(f"{precision} on the CPU needs an {precision} ONNX export ({why}): torch runs it on cuda only")
+    return found
 
 
 def _built_for(engine: Path, scan: gpu.GpuScan) -> bool:

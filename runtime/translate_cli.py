@@ -113,7 +113,9 @@ def translate(
     sources = collect_inputs(inputs, exclude=out)
 
     loaded = time.perf_counter()
-    translator = Translator.open(model, backend, device=device, precision=precision, direction=direction)
+    translator = Translator.open(
+        model, backend, device=device, precision=precision, direction=direction, batch_size=batch_size
+    )
     loaded = time.perf_counter() - loaded
     spec = translator.spec
     target = None if keep_size else (size, size) if size is not None else (spec.height, spec.width)

@@ -68,6 +68,14 @@ def make_translator_run(run_dir: Path, seed: int = 0) -> Path:
     return run_dir
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own empty gantool cache (measured ``auto`` figures): none ever reads or writes ~/.cache."""
+    folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("GANTOOL_CACHE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def tiny_checkpoint(tmp_path: Path) -> Path:
     """A run dir holding only a tiny MLP generator checkpoint; returns the checkpoint path."""

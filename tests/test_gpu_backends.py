@@ -1,9 +1,9 @@
 """GPU backends: the registry's entries and ``auto`` rule, refusals on a machine without a GPU, and the GPU runs.
 
-The ``auto`` rule is tested here on a simulated GPU machine: cuda-python's
+The ``auto`` candidates are tested here on a simulated GPU machine: cuda-python's
 answer, TensorRT's presence, onnxruntime's providers and torch's CUDA check are
-replaced with what an H100 box would say, and only the choice and its reason
-are checked (nothing runs on the pretend GPU). The tests at the end run the
+replaced with what an H100 box would say, and only the candidates (what ``auto``
+would measure) and their reasons are checked (nothing runs on the pretend GPU). The tests at the end run the
 torch, onnxruntime-CUDA and onnxruntime-TensorRT paths for real and skip, with
 the reason, wherever there is no NVIDIA GPU or no provider for them.
 """
@@ -117,25 +117,40 @@ def test_the_registry_lists_every_backend_with_its_devices_and_precisions() -> N
         assert (backend.name, backend.devices, backend.precisions) == (name, devices, precisions)
 
 
-def test_auto_takes_a_fresh_engine_on_a_gpu(gpu_machine: GpuMachine, tmp_path: Path) -> None:
+def _candidates(model: Path, device: str = "auto", precision: str | None = None) -> list[tuple[str, str, str]]:
+    """What ``auto`` would measure for MODEL here: (backend, device, precision) in rule order."""
+    return [(c.name, c.device, c.precision) for c in _found(model, device, precision)]
+
+
+def _found(model: Path, device: str = "auto", precision: str | None = None) -> list[registry.Choice]:
+    return registry.candidates(model, None, device, precision, gpu.scan())
+
+
+def test_auto_measures_a_fresh_engine_among_the_gpu_and_cpu_backends(gpu_machine: GpuMachine, tmp_path: Path) -> None:
     run = tmp_path / "run"
     make_checkpoint(run)
     _engine_beside(run)
-    choice = registry.choose(run)
-    assert (choice.name, choice.device, choice.precision) == ("tensorrt", "cuda", "fp16")
-    assert choice.reason == "tensorrt (auto: found generator.fp16.engine, GPU NVIDIA H100 80GB HBM3)"
-    assert registry.choose(run / "generator.fp16.engine").name == "tensorrt"
-    assert registry.choose(run, precision="fp32").name == "torch"  # TensorRT engines are FP16 only
-    assert registry.choose(run, device="cpu").device == "cpu"  # asked for the CPU: no GPU backend
+    found = _found(run)
+    assert [(c.name, c.device, c.precision) for c in found] == [
+        ("tensorrt", "cuda", "fp16"),
+        ("torch", "cuda", "fp32"),
+        ("torch", "cpu", "fp32"),
+    ]
+    assert found[0].reason == "tensorrt (auto: found generator.fp16.engine, GPU NVIDIA H100 80GB HBM3)"
+    choice = registry.choose(run / "generator.fp16.engine")  # one candidate: taken as is, nothing measured
+    assert (choice.name, choice.device, choice.reason) == ("tensorrt", "cuda", "tensorrt (auto: MODEL is an engine)")
+    assert _candidates(run, precision="fp32") == [("torch", "cuda", "fp32"), ("torch", "cpu", "fp32")]  # FP16 engines
+    assert _candidates(run, device="cpu") == [("torch", "cpu", "fp32")]  # asked for the CPU: no GPU backend
+    assert _candidates(run, device="cuda") == [("tensorrt", "cuda", "fp16"), ("torch", "cuda", "fp32")]
     gpu_machine.tensorrt = False
-    assert registry.choose(run).name == "torch"  # an engine but no TensorRT to run it
+    assert _candidates(run, device="cuda") == [("torch", "cuda", "fp32")]  # an engine but no TensorRT to run it
 
 
 def test_auto_passes_over_an_engine_built_for_another_gpu_architecture(gpu_machine: GpuMachine, tmp_path: Path) -> None:
     run = tmp_path / "run"
     make_checkpoint(run)
     _engine_beside(run, compute_capability="8.0")  # built on an A100
-    assert registry.choose(run).name == "torch"
+    assert [name for name, _, _ in _candidates(run)] == ["torch", "torch"]
     assert registry.choose(run, "tensorrt").name == "tensorrt"  # asked for by name: loading then says "rebuild"
 
 
@@ -144,19 +159,30 @@ def test_auto_passes_over_a_stale_engine_for_onnxruntime_then_torch(
 ) -> None:
     run = shutil.copytree(exported_run, tmp_path / "run")  # exported before the GPU was pretended
     _engine_beside(run, stale=True)
-    choice = registry.choose(run)
-    assert (choice.name, choice.device, choice.precision) == ("onnxruntime", "cuda", "fp32")
-    assert "found generator.onnx" in choice.reason and "GPU NVIDIA H100" in choice.reason
-    assert registry.choose(run, precision="fp16").precision == "fp16"  # the .fp16.onnx, on the GPU
-    assert registry.choose(run / "generator.onnx").device == "cuda"
+    found = _found(run)
+    assert [(c.name, c.device) for c in found] == [
+        ("onnxruntime", "cuda"),
+        ("torch", "cuda"),
+        ("onnxruntime", "cpu"),
+        ("torch", "cpu"),
+    ]
+    assert "found generator.onnx" in found[0].reason and "GPU NVIDIA H100" in found[0].reason
+    assert _candidates(run, precision="fp16") == [  # the .fp16.onnx on the GPU and the CPU; torch's FP16 on cuda only
+        ("onnxruntime", "cuda", "fp16"),
+        ("torch", "cuda", "fp16"),
+        ("onnxruntime", "cpu", "fp16"),
+    ]
+    assert _candidates(run / "generator.onnx") == [("onnxruntime", "cuda", "fp32"), ("onnxruntime", "cpu", "fp32")]
     gpu_machine.onnxruntime = False  # the CPU build of onnxruntime
-    choice = registry.choose(run)
-    assert (choice.name, choice.device) == ("torch", "cuda") and "no onnxruntime-gpu" in choice.reason
-    assert registry.choose(run / "generator.onnx").device == "cpu"  # torch cannot run an ONNX file
-    gpu_machine.torch = False
-    choice = registry.choose(run)
+    found = _found(run)
+    assert [(c.name, c.device) for c in found] == [("torch", "cuda"), ("onnxruntime", "cpu"), ("torch", "cpu")]
+    assert "no onnxruntime-gpu" in found[0].reason
+    choice = registry.choose(run / "generator.onnx")  # torch cannot run an ONNX file: one candidate left
     assert (choice.name, choice.device) == ("onnxruntime", "cpu")
-    assert "no backend here can use the GPU NVIDIA H100" in choice.reason
+    gpu_machine.torch = False
+    found = _found(run)
+    assert [(c.name, c.device) for c in found] == [("onnxruntime", "cpu"), ("torch", "cpu")]
+    assert "no backend here can use the GPU NVIDIA H100" in found[0].reason
     with pytest.raises(BackendUnavailable, match="--device cuda: no backend can run"):
         registry.choose(run, device="cuda")
 
@@ -314,5 +340,7 @@ def test_onnxruntime_tensorrt_matches_the_cpu(exported_run: Path) -> None:
 
 @pytest.mark.skipif(not (TORCH_CUDA or ORT_CUDA), reason="needs an NVIDIA GPU and torch or onnxruntime for CUDA")
 def test_auto_runs_on_this_gpu_and_names_it(exported_run: Path) -> None:
-    choice = registry.choose(exported_run)
-    assert choice.device == "cuda" and gpu.scan().first in choice.reason
+    found = _found(exported_run)
+    assert found[0].device == "cuda" and gpu.scan().first in found[0].reason
+    choice = registry.choose(exported_run, device="cuda")  # measured when both torch and onnxruntime see the GPU
+    assert choice.device == "cuda" and (choice.backend is None or choice.backend.device == "cuda")

@@ -15,7 +15,7 @@ import gantool
 from conftest import make_checkpoint, tiny_gan_spec
 from gantool.errors import ArtifactError, BackendUnavailable, UsageError
 from gantool.export.onnx_export import export_checkpoint
-from gantool.runtime import registry
+from gantool.runtime import gpu, registry
 from gantool.runtime.generator import Generator
 from gantool.runtime.onnx_file import TENSOR_PATHS
 from gantool.spec import METADATA_KEY, ModelSpec
@@ -73,11 +73,16 @@ def test_a_backend_that_is_not_installed_says_how_to_install(
         registry.create("missing", exported_run)
 
 
-def test_auto_prefers_onnxruntime_when_an_export_exists(exported_run: Path, tiny_checkpoint: Path) -> None:
+def test_auto_weighs_onnxruntime_against_torch_when_an_export_exists(exported_run: Path, tiny_checkpoint: Path) -> None:
     assert registry.choose(exported_run / "generator.onnx").name == "onnxruntime"
-    choice = registry.choose(exported_run)
-    assert (choice.name, choice.device, choice.precision) == ("onnxruntime", "cpu", "fp32")
-    assert registry.choose(exported_run, precision="fp16").precision == "fp16"
+    found = registry.candidates(exported_run, None, "cpu", None, gpu.scan())
+    assert [(c.name, c.device, c.precision) for c in found] == [
+        ("onnxruntime", "cpu", "fp32"),
+        ("torch", "cpu", "fp32"),
+    ]
+    choice = registry.choose(exported_run, device="cpu")  # measured: which wins is the machine's business
+    assert choice.name in ("onnxruntime", "torch") and "measured now at batch 64" in choice.reason
+    assert registry.choose(exported_run, precision="fp16").precision == "fp16"  # the .fp16.onnx: torch is fp32 on cpu
     choice = registry.choose(tiny_checkpoint.parent)  # a run dir that was never exported
     assert choice.name == "torch" and "no exported ONNX" in choice.reason
 

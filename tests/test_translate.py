@@ -207,7 +207,8 @@ def test_python_api_load_gives_a_translator(run: Path) -> None:
     assert isinstance(translator, Translator) and translator.direction == "b2a" and translator.backend == "torch"
     images = RNG.integers(0, 256, (3, 12, 20, 4), dtype=np.uint8)  # RGBA, not the native size
     assert translator.translate(images, batch_size=2).shape == (3, 12, 20, 3)
-    assert gantool.load(run).backend == "onnxruntime"  # a2b has an export: auto picks it
+    auto = gantool.load(run, batch_size=2)  # a2b has an export: auto measures it against torch at batch 2
+    assert auto.backend in ("onnxruntime", "torch") and "measured now at batch 2: " in auto.reason
     runner = registry.create("torch", run, direction="b2a")
     batch = RNG.uniform(-1, 1, (4, 3, 16, 16)).astype(np.float32)
     one_by_one = np.concatenate([runner.run(batch[i : i + 1]) for i in range(4)])

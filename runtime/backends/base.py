@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -174,6 +175,17 @@ class Backend(ABC):
             raise UsageError(
                 f"a translator takes sides that are multiples of {SIZE_MULTIPLE} and at least {MIN_SIDE}, got {height}×{width}"
             )
+
+    def compute_fn(self, batch: np.ndarray) -> Callable[[], None] | None:
+        """A zero-argument callable that runs one forward pass on ``batch`` already on the device, and waits for it.
+
+        What ``gantool bench`` times as compute-only: the batch is placed on the
+        device here, once, and every call runs the network on it and synchronises
+        the device, with no host↔device copies and no output conversion. None when
+        the backend has no separate compute path: on the CPU the inputs and outputs
+        already live where the network runs, so compute-only *is* end to end.
+        """
+        return None
 
     def warmup(self, batch_size: int, min_seconds: float = 0.0, min_runs: int = 2) -> int:
         """Run a few batches so allocation and lazy initialisation stay out of timings; returns the run count."""

@@ -19,6 +19,7 @@ copies. ``--precision fp16`` loads the ``.fp16.onnx`` (FP16 compute, FP32 I/O).
 from __future__ import annotations
 
 import importlib.metadata
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -150,15 +151,19 @@ class OnnxRuntimeBackend(Backend):
         """What to check when the wanted provider is listed but did not start."""
         return "are CUDA 12/13 and cuDNN 9 installed for this onnxruntime-gpu, and the NVIDIA driver working?"
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        assert self._session is not None, "load() first"
-        self.check_input(batch)
+    def check_input(self, batch: np.ndarray) -> None:
+        """Backend.check_input, and the size of a translator exported for one H×W only."""
+        super().check_input(batch)
         if self._fixed_size is not None and tuple(batch.shape[2:]) != self._fixed_size:
             height, width = self._fixed_size
             raise ArtifactError(
                 f"{self.artifact} was exported for {height}×{width} images only, got {batch.shape[2]}×{batch.shape[3]}: "
                 "translate at that size, or re-export with gantool export"
             )
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        assert self._session is not None, "load() first"
+        self.check_input(batch)
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         if self.device == "cpu":
             return self._session.run([self._output], {self._input: batch})[0].astype(np.float32, copy=False)
@@ -170,6 +175,31 @@ class OnnxRuntimeBackend(Backend):
                     f"out of GPU memory at a batch of {len(batch)}: try a smaller --batch-size"
                 ) from None
             raise
+
+    def compute_fn(self, batch: np.ndarray) -> Callable[[], None] | None:
+        """On CUDA: the batch as an OrtValue on the GPU, bound with the output on the GPU; each call runs and syncs.
+
+        onnxruntime's IO binding (Python API summary, "IOBinding": ``OrtValue.ortvalue_from_numpy(x, "cuda", 0)``,
+        ``bind_ortvalue_input``, ``bind_output(name, "cuda")``, ``run_with_iobinding``), so no run copies anything
+        between host and device. None on the CPU, where compute-only is end to end.
+        """
+        if self.device == "cpu":
+            return None
+        assert self._session is not None, "load() first"
+        self.check_input(batch)
+        import onnxruntime as ort
+
+        session = self._session
+        on_device = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(batch, dtype=np.float32), "cuda", 0)
+        binding = session.io_binding()
+        binding.bind_ortvalue_input(self._input, on_device)
+        binding.bind_output(self._output, "cuda")
+
+        def compute() -> None:
+            session.run_with_iobinding(binding)
+            binding.synchronize_outputs()  # run_with_iobinding syncs the provider already; this says so explicitly
+
+        return compute
 
 
 def run_bound(session: Any, input_name: str, output_name: str, batch: np.ndarray, device: str) -> np.ndarray:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -113,6 +114,12 @@ class TensorrtBackend(Backend):
         assert self._runner is not None, "load() first"
         self.check_input(batch)
         return self._runner.run(batch)
+
+    def compute_fn(self, batch: np.ndarray) -> Callable[[], None] | None:
+        """The engine on the batch staged on the GPU once: execute_async_v3 (as a graph) and a stream sync per call."""
+        assert self._runner is not None, "load() first"
+        self.check_input(batch)
+        return self._runner.compute_fn(batch)
 
 
 def read_sidecar(engine: Path) -> EngineInfo:

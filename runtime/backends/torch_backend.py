@@ -12,6 +12,7 @@ slow or missing, and ONNX Runtime already runs the FP16 export on CPU.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -128,6 +129,28 @@ class TorchBackend(Backend):
                 return self._forward(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
         except torch.cuda.OutOfMemoryError:
             raise GantoolError(f"out of GPU memory at a batch of {len(batch)}: try a smaller --batch-size") from None
+
+    def compute_fn(self, batch: np.ndarray) -> Callable[[], None] | None:
+        """On CUDA: the batch copied to the GPU once (dtype and layout as ``run`` uses); each call runs the module and
+        ``torch.cuda.synchronize()``. None on the CPU, where compute-only is end to end."""
+        torch = self._torch
+        module = self.module
+        assert module is not None and torch is not None, "load() first"
+        if self.device != "cuda":
+            return None
+        self.check_input(batch)
+        with torch.inference_mode():  # an inference tensor, like the ones run() makes, so compiled guards match
+            inputs = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device, self._dtype)
+            if self._channels_last:
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+        torch.cuda.synchronize()
+
+        def compute() -> None:
+            with torch.inference_mode():
+                module(inputs)
+            torch.cuda.synchronize()
+
+        return compute
 
     def _forward(self, inputs: Any) -> np.ndarray:
         """float32 CPU tensor in → float32 numpy out; on CUDA ``.cpu()`` waits for the GPU to finish."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -67,6 +68,21 @@ class TorchCompileBackend(TorchBackend):
             return super().run(batch)
         except self._torch._dynamo.exc.TorchDynamoException as exc:
             raise _cannot_compile(exc) from None
+
+    def compute_fn(self, batch: np.ndarray) -> Callable[[], None] | None:
+        """TorchBackend.compute_fn, with a failing recompile reported as at load."""
+        compute = super().compute_fn(batch)
+        if compute is None:
+            return None
+        dynamo_error = self._torch._dynamo.exc.TorchDynamoException
+
+        def guarded() -> None:
+            try:
+                compute()
+            except dynamo_error as exc:
+                raise _cannot_compile(exc) from None
+
+        return guarded
 
 
 def _cannot_compile(exc: BaseException) -> BackendUnavailable:
