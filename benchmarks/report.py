@@ -220,11 +220,25 @@ def make_report(
     }
 
 
+NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
 def write_json(report: dict[str, Any], path: Path) -> None:
-    """The whole report; an identical output's PSNR is written as ``Infinity``, which Python's json reads back."""
+    """The whole report as strict JSON (jq and browsers refuse ``Infinity``): an identical output's PSNR is "inf"."""
     from gantool.files import atomic_write_text
 
-    atomic_write_text(path, json.dumps(report, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(_strict(report), indent=2, allow_nan=False) + "\n")
+
+
+def _strict(value: Any) -> Any:
+    """``value`` with every non-finite float spelled as a string ("inf", "-inf", "nan"); load_report reads them back."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(item) for item in value]
+    return value
 
 
 def write_csv(report: dict[str, Any], path: Path) -> None:
@@ -296,4 +310,7 @@ def load_report(path: Path) -> dict[str, Any]:
         lacking = [key for key in ROW_KEYS if key not in row] if isinstance(row, dict) else ["all keys"]
         if lacking:
             raise ArtifactError(f"{path}: row {number} lacks {', '.join(lacking)}")
+        for key, item in row.items():  # "inf" back to a float where write_json spelled one out
+            if isinstance(item, str) and item in NON_FINITE and key != "error":
+                row[key] = NON_FINITE[item]
     return report

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from conftest import make_checkpoint, make_translator_run
-from gantool.benchmarks.report import REPORT_KEYS, ROW_KEYS
+from gantool.benchmarks.report import REPORT_KEYS, ROW_KEYS, load_report
 from gantool.export.onnx_export import export_checkpoint
 from gantool.runtime import gpu, registry
 
@@ -51,7 +51,7 @@ def bench_json(cli, tmp_path: Path, *args: Any) -> tuple[dict[str, Any], Any]:
     out = tmp_path / "bench.json"
     result = cli("bench", *args, *TINY, "--json", out)
     assert result.exit_code == 0, result.stderr
-    return json.loads(out.read_text()), result
+    return load_report(out), result  # the reader --compare uses: "inf" back to a float
 
 
 def cells(rows: list[dict[str, Any]], *keys: str) -> list[tuple[Any, ...]]:

@@ -104,6 +104,7 @@ def test_json_round_trip_keeps_every_row_and_infinity(tmp_path: Path) -> None:
     write_json(saved, tmp_path / "bench.json")
     loaded = load_report(tmp_path / "bench.json")
     assert loaded == saved and loaded["rows"][0]["psnr_db"] == math.inf
+    assert '"psnr_db": "inf"' in (tmp_path / "bench.json").read_text()  # strict JSON: jq and browsers read it too
     assert (loaded["format"], loaded["version"]) == ("gantool.bench", 2) and loaded["created"].endswith("Z")
 
 

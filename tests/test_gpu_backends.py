@@ -263,10 +263,13 @@ def test_io_binding_gives_what_a_plain_run_gives(exported_run: Path) -> None:
 
 
 def test_the_tensorrt_engine_cache_is_per_user_and_per_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("GANTOOL_CACHE_DIR", str(tmp_path))
     first, second = cache_dir(b"model one"), cache_dir(b"model two")
-    assert first.parent == tmp_path / "gantool" / "ort-trt" and first != second
+    assert first is not None and first.parent == tmp_path / "ort-trt" and first != second
     assert cache_dir(b"model one") == first
+    (tmp_path / "blocked").write_text("a file where the cache folder should be")
+    monkeypatch.setenv("GANTOOL_CACHE_DIR", str(tmp_path / "blocked"))
+    assert cache_dir(b"model one") is None  # no cache, never a failed command
 
 
 def test_the_gpu_aware_onnxruntime_paths_never_import_torch(exported_run: Path) -> None:

@@ -15,10 +15,10 @@ in FP32. Needs ``onnxruntime-gpu`` plus TensorRT's libraries (``gantool[trt]``).
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Any, ClassVar
 
+from gantool import cache as gantool_cache
 from gantool.artifacts import resolve_onnx
 from gantool.runtime import gpu
 from gantool.runtime.backends.base import Probe
@@ -37,10 +37,15 @@ TRT_HINT = (
 )
 
 
-def cache_dir(model: bytes) -> Path:
-    """``~/.cache/gantool/ort-trt/<sha256 prefix>``: where the TensorRT provider keeps this model's engines."""
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return root / "gantool" / "ort-trt" / hashlib.sha256(model).hexdigest()[:16]
+def cache_dir(model: bytes) -> Path | None:
+    """``<gantool cache>/ort-trt/<sha256 prefix>``: where the TensorRT provider keeps this model's engines.
+
+    None when no cache folder can be had (read-only home): the provider then rebuilds its engine each time.
+    """
+    try:
+        return gantool_cache.cache_dir("ort-trt", hashlib.sha256(model).hexdigest()[:16])
+    except OSError:
+        return None
 
 
 class OnnxRuntimeTrtBackend(OnnxRuntimeBackend):
@@ -73,17 +78,16 @@ class OnnxRuntimeTrtBackend(OnnxRuntimeBackend):
     def providers(self, ort: Any, model: bytes) -> list[Any]:
         require_provider(ort, TRT_PROVIDER, TRT_HINT)
         cache = cache_dir(model)
-        cache.mkdir(parents=True, exist_ok=True)
         # Option names from onnxruntime's TensorRT execution provider docs ("Configurations"); its Python
         # binding parses boolean options from the strings "True"/"False".
-        trt_options = {
-            "device_id": 0,
-            "trt_fp16_enable": str(self.precision == "fp16"),
-            "trt_engine_cache_enable": "True",
-            "trt_engine_cache_path": str(cache),
-            "trt_timing_cache_enable": "True",
-            "trt_timing_cache_path": str(cache),
-        }
+        trt_options: dict[str, object] = {"device_id": 0, "trt_fp16_enable": str(self.precision == "fp16")}
+        if cache is not None:
+            trt_options |= {
+                "trt_engine_cache_enable": "True",
+                "trt_engine_cache_path": str(cache),
+                "trt_timing_cache_enable": "True",
+                "trt_timing_cache_path": str(cache),
+            }
         return [(TRT_PROVIDER, trt_options), (CUDA_PROVIDER, {"device_id": 0}), "CPUExecutionProvider"]
 
     def start_hint(self) -> str:
