@@ -31,6 +31,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from gantool.artifacts import checkpoint_in
 from gantool.machine import cpu_model
 from gantool.runtime import gpu, registry
 
@@ -109,6 +110,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
+    if not args.direction and checkpoint_in(args.run_dir, "a2b").is_file():
+        args.direction = "a2b"  # as auto does: bench would otherwise time both translators, mixing their rows
     found = registry.candidates(args.run_dir, args.direction or None, "auto", None, gpu.scan())
     if len(found) < 2:
         sys.exit(f"auto has nothing to choose for {args.run_dir}: only {found[0].name} can run it here")
