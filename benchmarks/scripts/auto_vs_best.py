@@ -21,18 +21,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
-from datetime import datetime, timezone
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from script_common import environment, save
+
 from gantool.artifacts import checkpoint_in
-from gantool.machine import cpu_model
 from gantool.runtime import gpu, registry
 
 WITHIN = 1.05
@@ -134,24 +132,14 @@ def main() -> None:
             f"| {'yes' if result['not_slower_than_slowest_beyond_spread'] else 'NO'} |"
         )
     summary = {
-        "environment": {
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "cpu": cpu_model(),
-            "cpu_count": os.cpu_count(),
-            "gpus": [found_gpu.describe() for found_gpu in gpu.scan().gpus],
-            "python": platform.python_version(),
-            **{pkg: version(pkg) for pkg in ("torch", "onnxruntime", "numpy", "gantool")},
-        },
+        "environment": environment(("torch", "onnxruntime", "numpy", "gantool")),
         "command": " ".join(sys.argv),
         "model": str(args.run_dir),
         "candidates": [f"{c.name}/{c.device}/{c.precision}" for c in found],
         "results": results,
         "all_within_5_percent": all(result["within_5_percent"] for result in results),
     }
-    print(json.dumps(summary, indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+    save(summary, args.json)
 
 
 if __name__ == "__main__":

@@ -18,17 +18,13 @@ Prints a JSON summary with both medians (ms per call) and their ratio (--json al
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import time
-from datetime import datetime, timezone
-from importlib.metadata import version
 from pathlib import Path
 
+from script_common import environment, save
+
 from gantool.latents import latent_batch
-from gantool.machine import cpu_model
 from gantool.runtime import registry
 from gantool.timing import summarize, time_runs
 
@@ -75,13 +71,7 @@ def main() -> None:
 
     gantool_ms, bare_ms = statistics.median(gantool_medians), statistics.median(bare_medians)
     summary = {
-        "environment": {
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "cpu": cpu_model(),
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            **{pkg: version(pkg) for pkg in ("onnxruntime", "torch", "numpy", "gantool")},
-        },
+        "environment": environment(("onnxruntime", "torch", "numpy", "gantool")),
         "model": str(backend.artifact),
         "backend": backend.describe(),
         "batch_size": args.batch_size,
@@ -93,10 +83,7 @@ def main() -> None:
         "bare_p50_ms_per_round": bare_medians,
         "gantool_timed_runs": gantool_runs,
     }
-    print(json.dumps(summary, indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+    save(summary, args.json)
 
 
 if __name__ == "__main__":

@@ -16,30 +16,15 @@ Markdown table and writes the raw figures as JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
-from datetime import datetime, timezone
-from importlib.metadata import version
 from pathlib import Path
 
+from script_common import environment, print_speedups, save, summarize_runs, timed
+
 HERE = Path(__file__).resolve().parent
-
-
-def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Run ``command`` under /usr/bin/time; return (wall seconds, peak RSS in MB)."""
-    result = subprocess.run(
-        ["/usr/bin/time", "-f", "%e %M", *command], capture_output=True, text=True, check=False, env=env
-    )
-    if result.returncode != 0:
-        sys.exit(f"command failed: {' '.join(command)}\n{result.stderr}")
-    wall, rss_kb = result.stderr.strip().splitlines()[-1].split()
-    return float(wall), int(rss_kb) / 1024
 
 
 def main() -> None:
@@ -58,7 +43,7 @@ def main() -> None:
         return [sys.executable, "-m", "gantool", "generate", str(args.run_dir), "-n", str(args.n), "--out", out]
 
     scratch = Path(tempfile.mkdtemp())
-    first_run = timed(auto(str(scratch / "out")), env)
+    first_run = timed(auto(str(scratch / "out")), env)[:2]
     shutil.rmtree(scratch)
     commands = {
         "gantool generate RUN (auto, cached)": auto,
@@ -86,40 +71,14 @@ def main() -> None:
     for _ in range(args.repeats):
         for name, make in commands.items():
             scratch = Path(tempfile.mkdtemp())
-            runs[name].append(timed(make(str(scratch / "out")), env))
+            runs[name].append(timed(make(str(scratch / "out")), env)[:2])
             shutil.rmtree(scratch)
 
-    rows = {
-        name: {
-            "median_s": statistics.median(t for t, _ in samples),
-            "min_s": min(t for t, _ in samples),
-            "max_s": max(t for t, _ in samples),
-            "peak_rss_mb": max(m for _, m in samples),
-            "runs": samples,
-        }
-        for name, samples in runs.items()
-    }
+    rows = summarize_runs(runs)
     shutil.rmtree(cache)
-    baseline = rows["plain PyTorch script"]["median_s"]
-    print(f"| command (n={args.n}, {args.repeats} runs) | median s | min–max s | peak RSS MB | speed-up |")
-    print("|---|---|---|---|---|")
-    for name, row in rows.items():
-        print(
-            f"| {name} | {row['median_s']:.2f} | {row['min_s']:.2f}–{row['max_s']:.2f} "
-            f"| {row['peak_rss_mb']:.0f} | {baseline / row['median_s']:.2f}× |"
-        )
+    print_speedups(rows, "plain PyTorch script", f"command (n={args.n}, {args.repeats} runs)")
     print(f"| gantool generate RUN, first run (measures auto) | {first_run[0]:.2f} | | {first_run[1]:.0f} | |")
-    if args.json:
-        environment = {
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": platform.processor() or platform.machine(),
-            "python": platform.python_version(),
-            **{pkg: version(pkg) for pkg in ("torch", "onnxruntime", "numpy", "pillow", "gantool")},
-        }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(
-            json.dumps({"environment": environment, "n": args.n, "first_auto_run": first_run, "rows": rows}, indent=2)
-        )
+    save({"environment": environment(), "n": args.n, "first_auto_run": first_run, "rows": rows}, args.json)
 
 
 if __name__ == "__main__":

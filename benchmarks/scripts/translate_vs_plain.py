@@ -20,38 +20,20 @@ Prints a Markdown table and a JSON summary (--json also writes it).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
-from datetime import datetime, timezone
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from script_common import environment, print_speedups, save, summarize_runs, timed
 
 from gantool.artifacts import checkpoint_in
 from gantool.checkpoint import read_spec
-from gantool.machine import cpu_model
 
 HERE = Path(__file__).resolve().parent
-
-
-def timed(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Run ``command`` under /usr/bin/time; (wall seconds, peak RSS in MB, its stderr without time's line)."""
-    result = subprocess.run(
-        ["/usr/bin/time", "-f", "%e %M", *command], capture_output=True, text=True, check=False, env=env
-    )
-    if result.returncode != 0:
-        sys.exit(f"command failed: {' '.join(command)}\n{result.stderr}")
-    *lines, last = result.stderr.strip().splitlines()
-    wall, rss_kb = last.split()
-    return float(wall), int(rss_kb) / 1024, "\n".join(lines)
 
 
 def make_images(folder: Path, count: int, height: int, width: int, channels: int) -> None:
@@ -122,33 +104,11 @@ def main() -> None:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
-    rows = {
-        name: {
-            "median_s": statistics.median(t for t, _ in samples),
-            "min_s": min(t for t, _ in samples),
-            "max_s": max(t for t, _ in samples),
-            "peak_rss_mb": max(m for _, m in samples),
-            "runs": samples,
-        }
-        for name, samples in runs.items()
-    }
-    baseline = rows["plain PyTorch script"]["median_s"]
+    rows = summarize_runs(runs)
     count = len(list(args.images.iterdir()))
-    print(f"| command ({count} images, {args.repeats} runs) | median s | min–max s | peak RSS MB | speed-up |")
-    print("|---|---|---|---|---|")
-    for name, row in rows.items():
-        print(
-            f"| {name} | {row['median_s']:.2f} | {row['min_s']:.2f}–{row['max_s']:.2f} "
-            f"| {row['peak_rss_mb']:.0f} | {baseline / row['median_s']:.2f}× |"
-        )
+    print_speedups(rows, "plain PyTorch script", f"command ({count} images, {args.repeats} runs)")
     summary = {
-        "environment": {
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "cpu": cpu_model(),
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            **{pkg: version(pkg) for pkg in ("torch", "onnxruntime", "numpy", "pillow", "gantool")},
-        },
+        "environment": environment(),
         "command": " ".join(sys.argv),
         "model": str(checkpoint),
         "images": count,
@@ -156,14 +116,11 @@ def main() -> None:
         "gantool_backend": backend,
         "gantool_first_run": {"wall_s": first_wall, "peak_rss_mb": first_rss, "note": "measures auto, then caches"},
         "rows": rows,
-        "speedup": baseline / rows["gantool translate (auto)"]["median_s"],
+        "speedup": rows["plain PyTorch script"]["median_s"] / rows["gantool translate (auto)"]["median_s"],
         "max_pixel_difference": worst,
         "images_compared": compared,
     }
-    print(json.dumps(summary, indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+    save(summary, args.json)
 
 
 if __name__ == "__main__":
