@@ -13,7 +13,8 @@ Run dir layout (written by ``gantool train``, completed by ``gantool export``)::
     RUN/generator.fp16.onnx       FP16 ONNX (after export)
     RUN/generator.fp16.engine     FP16 TensorRT plan (after export --trt), with
     RUN/generator.fp16.engine.json  its sidecar: spec, profile, where it was built
-    RUN/train_state.pt            optimizers, RNG states, epoch: for --resume
+    RUN/train_state.pt            optimizers, RNG states, epoch and step: for --resume
+    RUN/checkpoints/step_NNNNNNN/ periodic saves (--save-every N, the last --keep K)
     RUN/metrics.jsonl             one line of losses per epoch
     RUN/samples/epoch_NNNN.png    a grid from fixed noise per epoch
     RUN/run.json                  the resolved training options

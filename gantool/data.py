@@ -19,6 +19,7 @@ import gzip
 import hashlib
 import struct
 import urllib.request
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ MNIST_BOX = 20  # MNIST digits fit a 20×20 box inside the 28×28 frame
 DIGITS_M_SEED = 2015  # fixes the A/B split and the patch positions: digits-m is one dataset, whatever --seed
 DIGITS_M_PATCH = 40  # side, in photo pixels, of the patch behind each B digit (resized to the digit's size)
 UNPAIRED_FOLDERS = ("trainA", "trainB")
+MAX_IDX_BYTES = 1 << 30  # pixels an IDX file may hold: MNIST's are 47 MB, EMNIST's largest 547 MB
 
 # The training images of MNIST, as published; md5 as listed by torchvision.
 MNIST_TRAIN_IMAGES = "train-images-idx3-ubyte"
@@ -79,22 +81,34 @@ def _centre_of_mass_shift(frame: np.ndarray) -> np.ndarray:
 
 
 def read_idx_images(path: Path) -> np.ndarray:
-    """An IDX3 image file (plain or .gz) → uint8 N×H×W×1, refusing truncated or foreign files."""
+    """An IDX3 image file (plain or .gz) → uint8 N×H×W×1, refusing truncated, foreign or absurd files.
+
+    The 16-byte header is checked before the pixels are read, and only as many
+    bytes as it promises (at most MAX_IDX_BYTES) are ever read: a small .gz
+    that would inflate to gigabytes is refused, not decompressed.
+    """
     try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb") as handle:
+            header = handle.read(16)
+            if len(header) < 16:
+                raise GantoolError(f"{path}: truncated IDX file ({len(header)} bytes, header needs 16)")
+            magic, count, rows, cols = struct.unpack(">IIII", header)
+            if magic != 0x00000803:
+                raise GantoolError(f"{path}: not an IDX image file (magic {magic:#010x}, expected 0x00000803)")
+            if count == 0 or not 4 <= rows <= 4096 or not 4 <= cols <= 4096:
+                raise GantoolError(f"{path}: IDX file holds no usable images ({count} of {rows}×{cols})")
+            size = count * rows * cols
+            if size > MAX_IDX_BYTES:
+                raise GantoolError(f"{path}: IDX header promises {size:,} bytes of pixels, more than gantool reads")
+            pixels = handle.read(size)
+            extra = handle.read(1)
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise GantoolError(f"{path}: cannot read IDX file ({exc})") from None
-    if len(raw) < 16:
-        raise GantoolError(f"{path}: truncated IDX file ({len(raw)} bytes, header needs 16)")
-    magic, count, rows, cols = struct.unpack(">IIII", raw[:16])
-    if magic != 0x00000803:
-        raise GantoolError(f"{path}: not an IDX image file (magic {magic:#010x}, expected 0x00000803)")
-    expected = 16 + count * rows * cols
-    if len(raw) != expected:
-        raise GantoolError(f"{path}: truncated IDX file ({len(raw)} bytes, header promises {expected})")
-    if count == 0 or not 4 <= rows <= 4096 or not 4 <= cols <= 4096:
-        raise GantoolError(f"{path}: IDX file holds no usable images ({count} of {rows}×{cols})")
-    return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(count, rows, cols, 1)
+    if len(pixels) != size:
+        raise GantoolError(f"{path}: truncated IDX file ({16 + len(pixels)} bytes, header promises {16 + size})")
+    if extra:
+        raise GantoolError(f"{path}: IDX file is longer than the {16 + size} bytes its header promises")
+    return np.frombuffer(pixels, dtype=np.uint8).reshape(count, rows, cols, 1)
 
 
 def find_mnist(data_dir: Path) -> Path | None:
@@ -158,7 +172,7 @@ def guess_channels(paths: list[Path]) -> int:
             with Image.open(path) as image:
                 if image.mode not in ("1", "L", "LA", "I", "I;16", "F"):
                     return 3
-        except (OSError, UnidentifiedImageError):
+        except (OSError, ValueError, Image.DecompressionBombError):  # unreadable: load_image_folder skips it too
             continue
     return 1
 

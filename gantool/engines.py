@@ -221,7 +221,7 @@ class EngineInfo:
             raise ArtifactError(f"{where} is larger than {MAX_SIDECAR_BYTES} bytes: not a gantool engine sidecar")
         try:
             data = json.loads(text)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[..." nested too deeply
             raise ArtifactError(f"{where} is not valid JSON") from None
         try:
             return cls._from_dict(data)

@@ -27,3 +27,11 @@ class ArtifactError(GantoolError):
 
 class BackendUnavailable(GantoolError):
     """A backend that is unknown, not installed, or cannot run the given artifact."""
+
+
+class Interrupted(GantoolError):
+    """Stopped by a signal after saving what a resume needs: exit 130 (SIGINT) or 143 (SIGTERM), as shells report."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

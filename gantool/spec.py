@@ -46,6 +46,15 @@ def fits_translator(height: int, width: int) -> bool:
     return all(side >= MIN_SIDE and side % SIZE_MULTIPLE == 0 for side in (height, width))
 
 
+def dcgan_geometry_ok(height: int, width: int) -> bool:
+    """Whether a DCGAN generator can make height×width: a square whose side halves (while even and above 7)
+    down to a base of 3..8, at least once, as gantool.models builds it (28 → 7, 32 → 4, 64 → 4)."""
+    base = height
+    while base % 2 == 0 and base > 7:
+        base //= 2
+    return height == width and 3 <= base <= 8 and base < height
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """What a generator is: enough to rebuild it, feed it and read its output.
@@ -120,6 +129,8 @@ class ModelSpec:
             data = json.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ArtifactError(f"model spec is not valid JSON: {exc}") from None
+        except RecursionError:  # "[[[[..." nested deeper than the parser's stack: 64 KiB is enough for that
+            raise ArtifactError("model spec is not valid JSON: nested too deeply") from None
         return cls.from_dict(data)
 
 
@@ -143,6 +154,11 @@ def _validate(spec: ModelSpec) -> None:
         raise ArtifactError(f"model spec channels must be 1 or 3, got {spec.channels!r}")
     _check_int("height", spec.height, 4, MAX_IMAGE_SIDE)
     _check_int("width", spec.width, 4, MAX_IMAGE_SIDE)
+    if spec.arch == "dcgan" and not dcgan_geometry_ok(spec.height, spec.width):
+        raise ArtifactError(
+            f"model spec {spec.height}×{spec.width} cannot be a dcgan's output: it needs a square side that halves "
+            "down to 3..8 (28, 32, 64…)"
+        )
     if spec.kind == "gan":
         _check_int("latent_dim", spec.latent_dim, 1, MAX_LATENT_DIM)
     elif spec.latent_dim is not None:

@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from gantool.runtime.generator import Generator
+    from gantool.runtime.writers import Writer
 
 BACKEND_HELP = (
     "auto, torch, torch-compile, onnxruntime, onnxruntime-trt or tensorrt. auto: the fastest at --batch-size of "
@@ -50,31 +56,100 @@ def generate(
     force: Annotated[
         bool, typer.Option("--force", help="Replace an existing output (only once the new one is complete).")
     ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue an interrupted run into the same --out folder: keep the samples already there, write the "
+            "rest (same seed, model and -n required).",
+        ),
+    ] = False,
 ) -> None:
-    """Sample images from a GAN generator, deterministically by seed, on the fastest available backend."""
-    from gantool.files import check_output_path
+    """Sample images from a GAN generator, deterministically by seed, on the fastest available backend.
+
+    A folder is filled one complete PNG at a time: after Ctrl-C, SIGTERM or a
+    full disk, the same command with --resume writes only what is missing.
+    """
+    from gantool.errors import GantoolError, Interrupted, UsageError
+    from gantool.files import DiskFull, check_output_path, sha256_file
     from gantool.runtime.generator import Generator
+    from gantool.runtime.interrupts import StopSignals, command_line
+    from gantool.runtime.memory import batch_memory
     from gantool.runtime.progress import Progress
     from gantool.runtime.registry import check_device, check_precision
     from gantool.runtime.writers import open_writer, output_kind
 
     check_device(device, "--device")
     check_precision(precision, "--precision")
-    output_kind(out)  # refuse an unsupported --out before any work
-    check_output_path(out, force, "output")
-    loaded = time.perf_counter()
-    gen = Generator.open(model, backend, device=device, precision=precision, batch_size=batch_size)
-    typer.echo(f"backend: {gen.reason}", err=True)
-    loaded = time.perf_counter() - loaded
+    kind = output_kind(out)  # refuse an unsupported --out before any work
+    if resume and force:
+        raise UsageError(
+            "--resume and --force exclude each other: --resume keeps what --out holds, --force replaces it"
+        )
+    if resume and kind != "dir":
+        raise UsageError(f"--resume needs a folder --out: {out} is one {kind} file, written whole at the end")
+    if resume and out.exists() and not out.is_dir():
+        raise UsageError(f"cannot --resume into {out}: it is a file, not a folder of samples")
+    check_output_path(out, force or resume, "output")
+    options = {"-n": n, "--seed": seed, "--batch-size": batch_size, "--out": out, "--backend": backend}
+    options |= {"--device": device, "--precision": precision, "--resume": True}
+    again = command_line("generate", [str(model)], options)
 
-    start = time.perf_counter()
-    with open_writer(out, n, gen.spec, seed, force) as writer, Progress(n, "generating") as bar:
-        for first, batch in gen.iter_batches(n, seed, batch_size):
-            writer.write(first, batch)
-            bar.advance(len(batch))
+    with batch_memory(batch_size):
+        loaded = time.perf_counter()
+        gen = Generator.open(model, backend, device=device, precision=precision, batch_size=batch_size)
+        typer.echo(f"backend: {gen.reason}", err=True)
+        loaded = time.perf_counter() - loaded
+        artifact = gen.runner.artifact
+        settings = {"seed": seed, "model": str(artifact.resolve()) if artifact else str(model)}
+        settings |= {"sha256": sha256_file(artifact) if artifact else None, "precision": gen.precision}
+
+        start = time.perf_counter()
+        writer: Writer | None = None
+        with StopSignals() as stop:
+            try:
+                with (
+                    open_writer(out, n, gen.spec, seed, force, resume=resume, settings=settings) as writer,
+                    Progress(n, "generating") as bar,
+                ):
+                    for first in range(0, n, batch_size):
+                        if stop.requested:
+                            raise KeyboardInterrupt
+                        count = min(batch_size, n - first)
+                        if writer.pending(first, count):
+                            writer.write(first, _batch(gen, seed, first, count))
+                        bar.advance(count)
+            except KeyboardInterrupt:
+                raise Interrupted(_stopped(stop.describe(), writer, n, out, again), stop.exit_code()) from None
+            except DiskFull as exc:
+                if writer is None or not writer.keeps_partial:
+                    raise
+                raise GantoolError(f"{exc}; {_kept(writer, n, out)}: free some space, then: {again}") from None
     seconds = time.perf_counter() - start
+    assert writer is not None  # the with block opened it
     typer.echo(
-        f"wrote {n} images to {out} in {seconds:.2f} s ({n / max(seconds, 1e-9):.0f} images/s, "
-        f"{gen.backend} on {gen.device}, {gen.precision}; model load {loaded:.2f} s)",
+        f"wrote {writer.written} images to {out} (skipped {writer.skipped} already complete, 0 failed) in "
+        f"{seconds:.2f} s ({writer.written / max(seconds, 1e-9):.0f} images/s, {gen.backend} on {gen.device}, "
+        f"{gen.precision}; model load {loaded:.2f} s)",
         err=True,
     )
+
+
+def _batch(gen: Generator, seed: int, first: int, count: int) -> np.ndarray:
+    """Samples ``first .. first+count-1`` as uint8 count×H×W×C: the same batches as an uninterrupted run computes."""
+    from gantool.images import to_uint8
+    from gantool.latents import latent_batch
+
+    spec = gen.spec
+    assert spec.latent_dim is not None  # Generator.open refused anything else
+    return to_uint8(gen.runner.run(latent_batch(seed, first, count, spec.latent_dim)), spec.value_range)
+
+
+def _kept(writer: Writer, n: int, out: Path) -> str:
+    return f"{writer.written + writer.skipped} of {n} samples are complete in {out}"
+
+
+def _stopped(signal: str, writer: Writer | None, n: int, out: Path, again: str) -> str:
+    if writer is None or not writer.keeps_partial:
+        return f"stopped by {signal}: nothing written, {out} left as it was"
+    return f"stopped by {signal} after writing {writer.written} images; {_kept(writer, n, out)}; resume with: {again}"

@@ -23,6 +23,7 @@ from PIL import Image, ImageOps
 
 from gantool.data import IMAGE_SUFFIXES
 from gantool.errors import UsageError
+from gantool.files import atomic_write_bytes
 from gantool.images import png_bytes
 
 OUTPUT_SUFFIX = ".png"
@@ -107,5 +108,5 @@ def read_image(path: Path, channels: int, size: tuple[int, int] | None) -> np.nd
 
 
 def write_png(path: Path, pixels: np.ndarray) -> None:
-    """Write one uint8 H×W×C image as PNG (into a staging folder: the folder, not the file, is made atomic)."""
-    path.write_bytes(png_bytes(pixels))
+    """Write one uint8 H×W×C image as PNG, atomically: under its final name it is complete (``--resume`` trusts that)."""
+    atomic_write_bytes(path, png_bytes(pixels))

@@ -49,9 +49,19 @@ def has_external_data(data: bytes, path: Path) -> bool:
         raise ArtifactError(f"{path} is not a valid ONNX file (corrupt or truncated protobuf)") from None
 
 
-def read_metadata(data: bytes) -> dict[str, str]:
-    """ModelProto.metadata_props as a dict, skipping every other top-level field (the graph, weights) by length."""
-    view, pos, metadata = memoryview(data), 0, {}
+def read_metadata(data: bytes, path: Path | str = "ONNX file") -> dict[str, str]:
+    """ModelProto.metadata_props as a dict, skipping every other top-level field (the graph, weights) by length.
+
+    ArtifactError if the bytes are not a well-formed protobuf message.
+    """
+    try:
+        return _metadata(memoryview(data))
+    except (ValueError, IndexError):
+        raise ArtifactError(f"{path} is not a valid ONNX file (corrupt or truncated protobuf)") from None
+
+
+def _metadata(view: memoryview) -> dict[str, str]:
+    pos, metadata = 0, {}
     while pos < len(view):
         key, pos = _varint(view, pos)
         field, wire = key >> 3, key & 7
@@ -59,6 +69,8 @@ def read_metadata(data: bytes) -> dict[str, str]:
             pos = _skip(view, pos, wire)
             continue
         length, pos = _varint(view, pos)
+        if pos + length > len(view):
+            raise ValueError("field runs past the end of the file")
         if field == MODEL_METADATA_PROPS:
             entry = _strings(view, pos, pos + length)
             metadata[entry.get(1, "")] = entry.get(2, "")
@@ -77,8 +89,12 @@ def _strings(view: memoryview, pos: int, end: int) -> dict[int, str]:
             pos = _skip(view, pos, key & 7)
             continue
         length, pos = _varint(view, pos)
+        if pos + length > end:
+            raise ValueError("field runs past its message")
         fields[key >> 3] = bytes(view[pos : pos + length]).decode("utf-8", errors="replace")
         pos += length
+    if pos != end:
+        raise ValueError("message runs past its end")
     return fields
 
 

@@ -79,6 +79,14 @@ def translate(
     force: Annotated[
         bool, typer.Option("--force", help="Replace an existing output folder (only once the new one is complete).")
     ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue an interrupted run into the same --out folder: inputs whose output is already there are "
+            "skipped, the rest translated.",
+        ),
+    ] = False,
 ) -> None:
     """Translate images with a CycleGAN generator: one PNG per input, written under the input's name.
 
@@ -88,12 +96,17 @@ def translate(
     images are converted to the model's channels (alpha is dropped).
 
     A file that cannot be read is reported and skipped; every other image is
-    still written, and the command then exits with status 1.
+    still written, and the command then exits with status 1. Each output is
+    written whole: after Ctrl-C, SIGTERM or a full disk, the same command with
+    --resume translates only the inputs whose output is missing.
     """
     from gantool.artifacts import DIRECTIONS
-    from gantool.errors import GantoolError, UsageError
-    from gantool.files import atomic_directory, check_output_path
+    from gantool.errors import GantoolError, Interrupted, UsageError
+    from gantool.files import DiskFull, check_output_path
     from gantool.runtime.image_io import collect_inputs
+    from gantool.runtime.interrupts import StopSignals, command_line
+    from gantool.runtime.memory import batch_memory
+    from gantool.runtime.output_folder import OutputFolder
     from gantool.runtime.progress import Progress
     from gantool.runtime.registry import check_device, check_precision
     from gantool.runtime.translate_pipeline import Skipped, translate_files
@@ -107,43 +120,76 @@ def translate(
         raise UsageError("--size and --keep-size exclude each other: pick one")
     if size is not None:
         check_size(size)
+    if resume and force:
+        raise UsageError(
+            "--resume and --force exclude each other: --resume keeps what --out holds, --force replaces it"
+        )
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file: translate writes a folder of PNGs")
-    check_output_path(out, force, "output folder")
+    check_output_path(out, force or resume, "output folder")
     sources = collect_inputs(inputs, exclude=out)
+    options = {"--out": out, "--direction": direction, "--backend": backend, "--device": device}
+    options |= {"--precision": precision, "--batch-size": batch_size, "--size": size, "--keep-size": keep_size}
+    again = command_line("translate", [str(model), *map(str, inputs)], options | {"--resume": True})
 
-    loaded = time.perf_counter()
-    translator = Translator.open(
-        model, backend, device=device, precision=precision, direction=direction, batch_size=batch_size
-    )
-    loaded = time.perf_counter() - loaded
-    spec = translator.spec
-    target = None if keep_size else (size, size) if size is not None else (spec.height, spec.width)
-    where = "each image's own size" if target is None else f"{target[0]}×{target[1]}"
-    typer.echo(f"backend: {translator.reason}; {_label(spec)} at {where}", err=True)
-
-    with atomic_directory(out, force) as staging, Progress(len(sources), "translating") as bar:
-
-        def skipped(item: Skipped) -> None:
-            bar.log(f"skipped {item.source.path}: {item.reason}")
-            bar.advance(1)  # done with, if not written: the bar still ends full
-
-        outcome = translate_files(
-            translator, sources, staging, size=target, batch_size=batch_size, on_written=bar.advance, on_skipped=skipped
+    with batch_memory(batch_size):
+        loaded = time.perf_counter()
+        translator = Translator.open(
+            model, backend, device=device, precision=precision, direction=direction, batch_size=batch_size
         )
-        if outcome.written == 0:  # leaves no empty folder behind
-            raise GantoolError(f"none of the {len(sources)} inputs could be read; nothing written")
+        loaded = time.perf_counter() - loaded
+        spec = translator.spec
+        target = None if keep_size else (size, size) if size is not None else (spec.height, spec.width)
+        where = "each image's own size" if target is None else f"{target[0]}×{target[1]}"
+        typer.echo(f"backend: {translator.reason}; {_label(spec)} at {where}", err=True)
+
+        written = [0]  # counted as files land (writer threads), so an interrupted run still knows
+        folder = OutputFolder(out, force=force, resume=resume)
+        with StopSignals() as stop:
+            try:
+                with folder, Progress(len(sources), "translating") as bar:
+                    todo = [s for s in sources if not (folder.root / s.output).exists()] if resume else sources
+                    bar.advance(len(sources) - len(todo))
+
+                    def on_written(count: int) -> None:
+                        written[0] += count
+                        bar.advance(count)
+
+                    def skipped(item: Skipped) -> None:
+                        bar.log(f"skipped {item.source.path}: {item.reason}")
+                        bar.advance(1)  # done with, if not written: the bar still ends full
+
+                    outcome = translate_files(
+                        translator, todo, folder.root, size=target, batch_size=batch_size,
+                        on_written=on_written, on_skipped=skipped, stop=lambda: stop.requested,
+                    )  # fmt: skip
+                    if outcome.stopped:
+                        raise KeyboardInterrupt
+                    if todo and outcome.written == 0:  # leaves no empty folder behind
+                        raise GantoolError(f"none of the {len(todo)} inputs could be read; nothing written")
+            except KeyboardInterrupt:
+                if not folder.keeps_partial:
+                    message = f"nothing written, {out} left as it was"
+                else:
+                    message = f"wrote {written[0]} images; outputs in {out} are complete; resume with: {again}"
+                raise Interrupted(f"stopped by {stop.describe()}: {message}", stop.exit_code()) from None
+            except DiskFull as exc:
+                if not folder.keeps_partial:
+                    raise
+                raise GantoolError(f"{exc}; free some space, then: {again}") from None
+    existing = len(sources) - len(todo)
     rate = outcome.written / max(outcome.seconds, 1e-9)
     typer.echo(
-        f"wrote {outcome.written} images to {out} in {outcome.seconds:.2f} s ({rate:.1f} images/s, "
-        f"{translator.backend} on {translator.device}, {translator.precision}, batch {batch_size}; model load {loaded:.2f} s)",
+        f"wrote {outcome.written} images to {out} (skipped {existing} already complete, {len(outcome.skipped)} "
+        f"failed) in {outcome.seconds:.2f} s ({rate:.1f} images/s, {translator.backend} on {translator.device}, "
+        f"{translator.precision}, batch {batch_size}; model load {loaded:.2f} s)",
         err=True,
     )
     if outcome.skipped:
         names = [str(item.source.path) for item in outcome.skipped]
         more = f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else ""
         raise GantoolError(
-            f"{len(names)} of {len(sources)} inputs could not be read and were skipped: "
+            f"{len(names)} of {len(todo)} inputs could not be read and were skipped: "
             f"{', '.join(names[:MAX_LISTED])}{more}"
         )
 

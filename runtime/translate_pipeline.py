@@ -10,7 +10,9 @@ Three stages work at once:
 Both queues are bounded (a few batches), so memory stays flat for any number
 of inputs. A file that cannot be decoded is returned as ``Skipped`` with its
 reason and the rest go on; anything else (a full disk, a backend failure)
-stops the run, and the caller drops the staging folder.
+stops the run. Each output is written atomically, so every file under its
+final name is complete; ``stop()`` (Ctrl-C, SIGTERM) ends the run early once
+the batches already computed are on disk, for ``--resume`` to continue.
 
 Output does not depend on the batch size: every image is prepared, run and
 cropped on its own terms, and the backends keep images independent.
@@ -53,11 +55,12 @@ class Skipped:
 
 @dataclass
 class Outcome:
-    """What a run did: images written, inputs skipped, wall time."""
+    """What a run did: images written, inputs skipped, wall time, whether ``stop()`` ended it early."""
 
     written: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
+    stopped: bool = False
 
 
 def default_workers() -> int:
@@ -73,15 +76,18 @@ def translate_files(
     batch_size: int,
     on_written: Callable[[int], None] | None = None,
     on_skipped: Callable[[Skipped], None] | None = None,
+    stop: Callable[[], bool] | None = None,
     workers: int | None = None,
 ) -> Outcome:
-    """Translate ``sources`` into ``folder`` (each at ``folder / source.output``); ``size`` (H, W) or None: keep."""
+    """Translate ``sources`` into ``folder`` (each at ``folder / source.output``); ``size`` (H, W) or None: keep.
+
+    ``on_written(k)`` is called from writer threads as files land; ``stop()``, polled between inputs, ends
+    the run early (``Outcome.stopped``) after writing what was computed.
+    """
     workers = workers or default_workers()
     prefetch = batch_size + 2 * workers  # decoded images in flight ahead of compute
     max_buffered = 2 * batch_size  # images waiting for their size group to fill (mixed sizes)
     outcome = Outcome()
-    for parent in {(folder / source.output).parent for source in sources}:
-        parent.mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
     readers = ThreadPoolExecutor(workers, thread_name_prefix="gantool-read")
@@ -105,6 +111,10 @@ def translate_files(
     try:
         refill()
         while reads:
+            if stop is not None and stop():
+                outcome.stopped = True
+                groups.clear()  # decoded, not computed: --resume redoes them
+                break
             result = reads.popleft().result()
             refill()
             if isinstance(result, Skipped):
@@ -149,8 +159,8 @@ def _write(
     """Crop, encode and write one batch on a writer thread; returns the number of files written."""
     for job, output in zip(batch, outputs, strict=True):
         write_png(folder / job.source.output, translator.finish(output, job.height, job.width))
-    if on_written is not None:
-        on_written(len(batch))
+        if on_written is not None:
+            on_written(1)
     return len(batch)
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 from conftest import make_checkpoint
 from gantool.export.onnx_export import export_checkpoint
 from gantool.runtime.generator import Generator
-from gantool.runtime.writers import DirectoryWriter, sample_name
+from gantool.runtime.writers import MANIFEST, DirectoryWriter, sample_name
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def test_a_folder_gets_one_png_per_sample(cli, exported_run: Path, tmp_path: Pat
     out = tmp_path / "samples"
     result = cli("generate", exported_run, "-n", "12", "--batch-size", "5", "--seed", "2", "--out", out)
     assert result.exit_code == 0, result.stderr
-    assert sorted(p.name for p in out.iterdir()) == [f"{i:06d}.png" for i in range(12)]
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST] + [f"{i:06d}.png" for i in range(12)]
     first = np.asarray(Image.open(out / "000000.png"))
     assert np.array_equal(first, Generator.open(exported_run).sample(1, seed=2)[0, :, :, 0])
     assert "(auto: measured now at batch 5: " in result.stderr and "wrote 12 images" in result.stderr
@@ -72,7 +72,7 @@ def test_existing_output_is_refused_untouched_and_force_replaces(cli, exported_r
     assert result.exit_code == 2 and "--force" in _one_error_line(result)
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
     assert cli("generate", exported_run, "-n", "3", "--out", out, "--force").exit_code == 0
-    assert sorted(p.name for p in out.iterdir()) == ["000000.png", "000001.png", "000002.png"]
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "000000.png", "000001.png", "000002.png"]
 
 
 @pytest.mark.parametrize("flags", [["-n", "0"], ["--batch-size", "0"], ["-n", "-3"], ["--backend", "tensorflow"]])
@@ -103,12 +103,16 @@ def test_model_problems_are_one_line(cli, exported_run: Path, tiny_checkpoint: P
     assert not out.exists()
 
 
-def test_a_failed_write_leaves_nothing(tmp_path: Path) -> None:
+def test_a_failed_run_keeps_only_complete_files(tmp_path: Path) -> None:
     out = tmp_path / "samples"
-    with pytest.raises(RuntimeError, match="boom"), DirectoryWriter(out, 4, force=False) as writer:
+    with pytest.raises(RuntimeError, match="boom"), DirectoryWriter(out, 4) as writer:
         writer.write(0, np.zeros((2, 8, 8, 1), np.uint8))
         raise RuntimeError("boom")
-    assert list(tmp_path.iterdir()) == []
+    names = {p.name for p in out.iterdir()}  # the manifest and the PNGs finished before the error, for --resume
+    assert MANIFEST in names and names <= {MANIFEST, "000000.png", "000001.png"}
+    with pytest.raises(RuntimeError, match="boom"), DirectoryWriter(tmp_path / "none", 4):
+        raise RuntimeError("boom")
+    assert not (tmp_path / "none").exists()  # nothing written: no folder either
 
 
 def test_generate_from_onnx_imports_neither_torch_nor_onnx(exported_run: Path, tmp_path: Path) -> None:

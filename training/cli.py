@@ -6,6 +6,7 @@ comes in when a command runs, so ``gantool --help`` stays fast.
 
 from __future__ import annotations
 
+import shlex
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -51,8 +52,18 @@ class Device(str, Enum):
 
 # Options every training command takes, spelled once.
 DeviceOption = Annotated[Device, typer.Option(help="auto: CUDA if available, else CPU.")]
-ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last finished epoch.")]
+ResumeOption = Annotated[
+    bool, typer.Option("--resume", help="Continue the run in --out exactly where it stopped (its newest saved state).")
+]
 ForceOption = Annotated[bool, typer.Option("--force", help="Start over in a non-empty --out, replacing its run files.")]
+SaveEveryOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Also save every N steps into --out/checkpoints/step_NNNNNNN/ (default: at epoch ends and on Ctrl-C).",
+    ),
+]
+KeepOption = Annotated[int, typer.Option(min=1, help="Periodic checkpoints (--save-every) to keep, newest first.")]
 
 DEFAULT_ARCH, DEFAULT_LOSS = Arch(DEFAULTS.arch), Loss(DEFAULTS.loss)
 
@@ -124,6 +135,8 @@ def gan(
     seed: Annotated[
         int, typer.Option(min=0, max=MAX_SEED, help="Seed for weights, shuffling, noise and the sample grid.")
     ] = DEFAULTS.seed,
+    save_every: SaveEveryOption = None,
+    keep: KeepOption = DEFAULTS.keep,
     device: DeviceOption = Device.auto,
     resume: ResumeOption = False,
     force: ForceOption = False,
@@ -132,21 +145,22 @@ def gan(
 
     Each epoch writes a sample grid (samples 0-63 of --seed, as 'gantool generate'
     makes them), a line of metrics.jsonl, generator.safetensors and train_state.pt.
+    Ctrl-C or SIGTERM stops after the current step, saves, and exits 130 or 143;
+    --resume then continues exactly where it stopped.
     """
-    from gantool.artifacts import TRAIN_STATE_FILE
+    from gantool.training.checkpoints import load_resume_state
     from gantool.training.gan import train_gan
     from gantool.training.run_dir import check_run_dir
-    from gantool.training.state import load_train_state
 
     check_run_dir(out, resume, force)
     cfg = GanConfig(
         dataset=dataset, image_size=image_size, arch=arch.value, hidden=_hidden_widths(hidden), ngf=ngf,
         latent_dim=latent_dim, epochs=epochs, batch_size=batch_size, lr=lr, loss=loss.value, d_steps=d_steps, ema=ema,
-        seed=seed,
+        seed=seed, save_every=save_every, keep=keep,
     )  # fmt: skip
     state = None
     if resume:
-        state = load_train_state(out / TRAIN_STATE_FILE)
+        state = load_resume_state(out)
         if state.get("kind") != "gan" or not isinstance(state.get("config"), dict):
             raise UsageError(f"{out} holds the training state of a {state.get('kind')!r} run, not a GAN")
         cfg = resolve_resumed_config(cfg, state["config"], _explicit_options(ctx))
@@ -154,7 +168,10 @@ def gan(
             raise UsageError(f"{out} has already trained {state['epoch']} epochs: pass a larger --epochs")
     if cfg.dataset not in BUILTIN_DATASETS:
         cfg.dataset = str(Path(cfg.dataset).resolve())  # a resumed run finds its folder from anywhere
-    last = train_gan(cfg, out, data_dir=data_dir, download=download, device=device.value, force=force, state=state)
+    last = train_gan(
+        cfg, out, data_dir=data_dir, download=download, device=device.value, force=force, state=state,
+        resume_command=resume_command("gan", out),
+    )  # fmt: skip
     typer.echo(
         f"trained {last['epoch']}/{cfg.epochs} epochs ({last['steps']} generator steps): "
         f"loss_d {last['loss_d']:.3f} loss_g {last['loss_g']:.3f} "
@@ -218,6 +235,8 @@ def cyclegan(
     seed: Annotated[
         int, typer.Option(min=0, max=MAX_SEED, help="Seed for weights, shuffling, augmentation and the image pools.")
     ] = CYCLE_DEFAULTS.seed,
+    save_every: SaveEveryOption = None,
+    keep: KeepOption = CYCLE_DEFAULTS.keep,
     device: DeviceOption = Device.auto,
     resume: ResumeOption = False,
     force: ForceOption = False,
@@ -228,22 +247,23 @@ def cyclegan(
     G_A(G_B(B))), a line of metrics.jsonl, generator_a2b.safetensors,
     generator_b2a.safetensors and train_state.pt. Defaults depend on --dataset:
     digits-m trains small in a few minutes on a CPU; a folder gets the paper's
-    256² ResNet-9 setup for 100 + 100 epochs, which wants a GPU.
+    256² ResNet-9 setup for 100 + 100 epochs, which wants a GPU. Ctrl-C or SIGTERM
+    stops after the current step, saves, and exits 130 or 143; --resume then
+    continues exactly where it stopped.
     """
-    from gantool.artifacts import TRAIN_STATE_FILE
+    from gantool.training.checkpoints import load_resume_state
     from gantool.training.cyclegan import train_cyclegan
     from gantool.training.run_dir import check_run_dir
-    from gantool.training.state import load_train_state
 
     check_run_dir(out, resume, force)
     sized = {"size": size, "blocks": blocks, "ngf": ngf, "ndf": ndf, "epochs": epochs, "epochs_decay": epochs_decay}
     cfg = cyclegan_config(
         dataset, **sized, batch_size=batch_size, lr=lr, lambda_cycle=lambda_cycle, lambda_identity=lambda_identity,
-        pool_size=pool_size, seed=seed,
+        pool_size=pool_size, seed=seed, save_every=save_every, keep=keep,
     )  # fmt: skip
     state = None
     if resume:
-        state = load_train_state(out / TRAIN_STATE_FILE)
+        state = load_resume_state(out)
         if state.get("kind") != "cyclegan" or not isinstance(state.get("config"), dict):
             raise UsageError(f"{out} holds the training state of a {state.get('kind')!r} run, not a CycleGAN")
         cfg = resolve_resumed_config(cfg, state["config"], _explicit_options(ctx), CYCLEGAN_RESUMABLE)
@@ -253,13 +273,20 @@ def cyclegan(
             )
     if cfg.dataset != DIGITS_M:
         cfg.dataset = str(Path(cfg.dataset).resolve())  # a resumed run finds its folder from anywhere
-    last = train_cyclegan(cfg, out, device=device.value, force=force, state=state)
+    last = train_cyclegan(
+        cfg, out, device=device.value, force=force, state=state, resume_command=resume_command("cyclegan", out)
+    )
     typer.echo(
         f"trained {last['epoch']}/{cfg.total_epochs} epochs ({last['steps']} steps): "
         f"cycle A {last['loss_cycle_A']:.3f} B {last['loss_cycle_B']:.3f}  "
         f"G_A {last['loss_G_A']:.3f} G_B {last['loss_G_B']:.3f}  D_A {last['loss_D_A']:.3f} D_B {last['loss_D_B']:.3f} "
         f"-> {out}"
     )
+
+
+def resume_command(model: str, out: Path) -> str:
+    """The command that continues an interrupted run, quoted for a POSIX shell."""
+    return f"gantool train {model} --out {shlex.quote(str(out))} --resume"
 
 
 def _explicit_options(ctx: typer.Context) -> set[str]:

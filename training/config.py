@@ -15,8 +15,10 @@ DEFAULT_LR = 2e-4
 DEFAULT_HIDDEN = (256, 512, 1024)  # z → 256 → 512 → 1024 → image, as in the seed notes
 DEFAULT_NGF = 64
 DEFAULT_EMA = 0.999
-# What --resume may change: how long to train and where the data now lives; the rest defines the run.
-RESUMABLE_CHANGES = ("epochs", "dataset")
+DEFAULT_KEEP = 3  # periodic checkpoints kept with --save-every
+# What --resume may change: how long to train, where the data now lives and how often to save; the rest
+# defines the run.
+RESUMABLE_CHANGES = ("epochs", "dataset", "save_every", "keep")
 
 
 @dataclass
@@ -36,6 +38,8 @@ class GanConfig:
     d_steps: int = 1
     ema: float = DEFAULT_EMA
     seed: int = 0
+    save_every: int | None = None  # steps between periodic checkpoints (None: epoch ends and interrupts only)
+    keep: int = DEFAULT_KEEP
 
     def arch_params(self) -> dict[str, Any]:
         """The spec's arch_params: only the architecture's own hyper-parameter."""
@@ -82,7 +86,7 @@ CYCLEGAN_DEFAULTS: dict[str, dict[str, int]] = {
     "folder": {"size": 256, "ngf": 64, "ndf": 64, "blocks": 9, "epochs": 100, "epochs_decay": 100, "batch_size": 1},
 }
 # --resume may train longer (either phase) or find a moved folder; everything else defines the run.
-CYCLEGAN_RESUMABLE = ("epochs", "epochs_decay", "dataset")
+CYCLEGAN_RESUMABLE = ("epochs", "epochs_decay", "dataset", "save_every", "keep")
 
 
 @dataclass
@@ -102,6 +106,8 @@ class CycleGanConfig:
     lambda_identity: float = 0.5
     pool_size: int = 50
     seed: int = 0
+    save_every: int | None = None
+    keep: int = DEFAULT_KEEP
 
     @property
     def total_epochs(self) -> int:

@@ -30,13 +30,21 @@ from gantool.errors import ArtifactError, UsageError
 from gantool.spec import ModelSpec
 from gantool.training.config import CycleGanConfig
 from gantool.training.image_pool import ImagePool
-from gantool.training.loop import NOISE_STREAM, resolve_device, run_epochs, sub_seed
+from gantool.training.loop import (
+    NOISE_STREAM,
+    Position,
+    Saving,
+    resolve_device,
+    resume_position,
+    run_training,
+    sub_seed,
+)
 from gantool.training.run_dir import clear_run_outputs, sample_grid_path, write_run_options, write_sample_grid
 from gantool.training.state import restore_rng_states, rng_states
 from gantool.training.unpaired import UnpairedBatches, load_unpaired
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Iterator
 
     import numpy as np
     import torch
@@ -96,6 +104,7 @@ class CycleGanTrainer:
         self.steps = 0
         self.steps_per_epoch = data.steps_per_epoch(cfg.batch_size)
         self.fixed_a, self.fixed_b = data.fixed()
+        self.sums = torch.zeros(len(LOSSES), device=self.device)  # the epoch's running loss sums
 
     def step(self, real_a: torch.Tensor, real_b: torch.Tensor) -> torch.Tensor:
         """One translator update then one discriminator update; returns the eight losses in LOSSES order."""
@@ -130,18 +139,24 @@ class CycleGanTrainer:
         self.steps += 1
         return torch.stack([*generator_losses, loss_d_a, loss_d_b]).detach()
 
-    def train_epoch(self, epoch: int, advance: Callable[[], None]) -> dict[str, float]:
-        import torch
+    def batches(self, epoch: int, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return self.data.epoch(self.cfg.seed, epoch, self.cfg.batch_size, start)
 
-        lr = self.opt_g.param_groups[0]["lr"]
-        sums = torch.zeros(len(LOSSES), device=self.device)
-        for real_a, real_b in self.data.epoch(self.cfg.seed, epoch, self.cfg.batch_size):
-            sums += self.step(real_a, real_b)
-            advance()
+    def train_step(self, index: int, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        losses = self.step(*batch)
+        self.sums += losses
+        return dict(zip(LOSSES, losses))
+
+    def end_epoch(self) -> dict[str, float]:
+        lr = self.opt_g.param_groups[0]["lr"]  # the rate this epoch trained at
         self.sched_g.step()  # the rate of the next epoch
         self.sched_d.step()
-        means = (sums / self.steps_per_epoch).tolist()
+        means = (self.sums / self.steps_per_epoch).tolist()
+        self.sums.zero_()
         return {"steps": self.steps, **{name: round(value, 5) for name, value in zip(LOSSES, means)}, "lr": lr}
+
+    def networks(self) -> list[nn.Module]:
+        return [self.gen_a2b, self.gen_b2a, self.disc_a, self.disc_b]
 
     def panel_pixels(self) -> np.ndarray:
         """Rows real A, G_A(A), G_B(G_A(A)), real B, G_B(B), G_A(G_B(B)) of the fixed images, as uint8 N×S×S×3."""
@@ -155,12 +170,14 @@ class CycleGanTrainer:
             images = torch.cat(rows).cpu().numpy()  # 6n×3×S×S in [-1, 1]
         return to_uint8(images, (-1.0, 1.0))
 
-    def save_epoch(self, run_dir: Path, epoch: int) -> None:
+    def save_samples(self, run_dir: Path, epoch: int) -> None:
+        write_sample_grid(sample_grid_path(run_dir, epoch), self.panel_pixels(), columns=len(self.fixed_a))
+
+    def save_checkpoints(self, folder: Path, epoch: int) -> None:
         from gantool.checkpoint import save_generator
 
-        write_sample_grid(sample_grid_path(run_dir, epoch), self.panel_pixels(), columns=len(self.fixed_a))
         for direction, generator in zip(DIRECTIONS, (self.gen_a2b, self.gen_b2a)):
-            save_generator(generator, self._spec(direction, epoch), checkpoint_in(run_dir, direction))
+            save_generator(generator, self._spec(direction, epoch), checkpoint_in(folder, direction))
 
     def _spec(self, direction: str, epoch: int) -> ModelSpec:
         import torch
@@ -178,9 +195,9 @@ class CycleGanTrainer:
             width=cfg.size, value_range=(-1.0, 1.0), direction=direction, domains=self.domains, provenance=provenance,
         )  # fmt: skip
 
-    def state_dict(self, epoch: int) -> dict[str, Any]:
+    def state_dict(self) -> dict[str, Any]:
         return {
-            "kind": "cyclegan", "epoch": epoch, "steps": self.steps, "config": asdict(self.cfg),
+            "kind": "cyclegan", "steps": self.steps, "config": asdict(self.cfg), "sums": self.sums,
             "gen_a2b": self.gen_a2b.state_dict(), "gen_b2a": self.gen_b2a.state_dict(),
             "disc_a": self.disc_a.state_dict(), "disc_b": self.disc_b.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
@@ -189,8 +206,8 @@ class CycleGanTrainer:
             "rng": rng_states(self.noise, self.device),
         }  # fmt: skip
 
-    def load_state(self, state: dict[str, Any]) -> int:
-        """Continue from a saved epoch; returns that epoch. A state of another model is refused in one line."""
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from a save point. A state of another model is refused in one line."""
         try:
             for name in ("gen_a2b", "gen_b2a", "disc_a", "disc_b", "opt_g", "opt_d", "sched_g", "sched_d"):
                 getattr(self, name).load_state_dict(state[name])
@@ -198,13 +215,14 @@ class CycleGanTrainer:
             self.pool_b.load_state_dict(state["pool_b"], self.device)
             restore_rng_states(state["rng"], self.noise, self.device)
             self.steps, epoch = int(state["steps"]), int(state["epoch"])
+            if "sums" in state:  # version 1 states were saved at epoch ends only, with nothing summed yet
+                self.sums = state["sums"].to(self.device).reshape(len(LOSSES))
         except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ArtifactError(f"training state does not fit this CycleGAN ({first})") from None
         for optimizer in (self.opt_g, self.opt_d):  # the schedule as this run's --epochs/--epochs-decay set it
             for group in optimizer.param_groups:
                 group["lr"] = self.cfg.lr * lr_factor(epoch, self.cfg.epochs, self.cfg.epochs_decay)
-        return epoch
 
 
 def _lsgan(logits: torch.Tensor, target: float) -> torch.Tensor:
@@ -218,7 +236,7 @@ def _discriminator_loss(discriminator: nn.Module, real: torch.Tensor, fake: torc
 
 
 def train_cyclegan(
-    cfg: CycleGanConfig, run_dir: Path, *, device: str, force: bool, state: dict[str, Any] | None
+    cfg: CycleGanConfig, run_dir: Path, *, device: str, force: bool, state: dict[str, Any] | None, resume_command: str
 ) -> dict[str, Any]:
     """Load both domains, build or restore the trainer, then train to ``cfg.total_epochs``; returns the last metrics.
 
@@ -230,11 +248,16 @@ def train_cyclegan(
     if cfg.batch_size > max(len(a), len(b)):
         raise UsageError(f"--batch-size {cfg.batch_size} is larger than both domains ({len(a)} and {len(b)} images)")
     trainer = CycleGanTrainer(cfg, UnpairedBatches(a, b, cfg.size, augment, where), domains, dataset_name)
-    start_epoch = trainer.load_state(state) if state is not None else 0
+    start = Position()
+    if state is not None:
+        trainer.load_state(state)
+        start = resume_position(state, trainer.steps_per_epoch)
     if force:
         clear_run_outputs(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     options = {"command": "gantool train cyclegan", **asdict(cfg), "device": str(where)}
-    options |= {"images_a": len(a), "images_b": len(b), "domains": list(domains), "resumed_from_epoch": start_epoch}
+    options |= {"images_a": len(a), "images_b": len(b), "domains": list(domains)}
+    options |= {"resumed_from_epoch": start.epoch, "resumed_from_step": start.batch}
     write_run_options(run_dir, options)
-    return run_epochs(trainer, run_dir, cfg.total_epochs, start_epoch)
+    saving = Saving(cfg.save_every, cfg.keep, resume_command)
+    return run_training(trainer, run_dir, cfg.total_epochs, start, saving)

@@ -27,15 +27,25 @@ from gantool.errors import ArtifactError, UsageError
 from gantool.spec import ModelSpec
 from gantool.training.config import GanConfig
 from gantool.training.datasets import load_gan_images, skipped_warning
-from gantool.training.loop import NOISE_STREAM, epoch_batches, resolve_device, run_epochs, sub_seed
+from gantool.training.loop import (
+    NOISE_STREAM,
+    Position,
+    Saving,
+    epoch_batches,
+    resolve_device,
+    resume_position,
+    run_training,
+    sub_seed,
+)
 from gantool.training.run_dir import clear_run_outputs, sample_grid_path, write_run_options, write_sample_grid
 from gantool.training.state import restore_rng_states, rng_states
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Iterator
 
     import numpy as np
     import torch
+    from torch import nn
 
 GRID_SAMPLES = 64  # the grid shows samples 0..63 of --seed, as `gantool generate --seed` numbers them
 ADAM_BETAS = (0.5, 0.999)  # DCGAN's momentum, which keeps the two players from oscillating
@@ -68,6 +78,14 @@ class GanTrainer:
         self.steps = 0  # generator steps so far
         self.steps_per_epoch = len(data) // cfg.batch_size  # discriminator batches per epoch
         self.bce = torch.nn.BCEWithLogitsLoss()
+        self._clear_sums()
+
+    def _clear_sums(self) -> None:
+        """The running sums of the epoch's metrics: [loss_d, D(x), D(G(z))] over D steps, loss_g over G steps."""
+        import torch
+
+        self.d_sums, self.g_sum = torch.zeros(3, device=self.device), torch.zeros((), device=self.device)
+        self.d_count = self.g_count = 0
 
     def _latents(self, count: int) -> torch.Tensor:
         import torch
@@ -124,21 +142,30 @@ class GanTrainer:
         """The generator that grids and checkpoints show: the average if there is one."""
         return self.average if self.average is not None else self.generator
 
-    def train_epoch(self, epoch: int, advance: Callable[[], None]) -> dict[str, float]:
-        import torch
+    def batches(self, epoch: int, start: int) -> Iterator[torch.Tensor]:
+        return epoch_batches(self.data, self.cfg.batch_size, self.cfg.seed, epoch, start)
 
-        d_sums, g_sum, d_count, g_count = torch.zeros(3, device=self.device), torch.zeros((), device=self.device), 0, 0
-        for index, real in enumerate(epoch_batches(self.data, self.cfg.batch_size, self.cfg.seed, epoch), start=1):
-            d_sums += self.d_step(real)
-            d_count += 1
-            if index % self.cfg.d_steps == 0:
-                g_sum += self.g_step()
-                g_count += 1
-            advance()
-        loss_d, d_real, d_fake = (d_sums / d_count).tolist()
-        loss_g = (g_sum / g_count).item()
+    def train_step(self, index: int, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """A discriminator step on the epoch's ``index``-th batch, and a generator step on every k-th."""
+        measured = self.d_step(real)
+        self.d_sums += measured
+        self.d_count += 1
+        values = dict(zip(("loss_d", "d_real", "d_fake"), measured))
+        if index % self.cfg.d_steps == 0:
+            values["loss_g"] = self.g_step()
+            self.g_sum += values["loss_g"]
+            self.g_count += 1
+        return values
+
+    def end_epoch(self) -> dict[str, float]:
+        loss_d, d_real, d_fake = (self.d_sums / self.d_count).tolist()
+        loss_g = (self.g_sum / self.g_count).item()
+        self._clear_sums()
         means = {"loss_d": loss_d, "loss_g": loss_g, "d_real": d_real, "d_fake": d_fake}
         return {"steps": self.steps, **{key: round(value, 5) for key, value in means.items()}}
+
+    def networks(self) -> list[nn.Module]:
+        return [self.generator, self.discriminator, *([self.average] if self.average is not None else [])]
 
     def sample_pixels(self) -> np.ndarray:
         """The fixed-noise samples as uint8 N×H×W×C, in eval mode as `gantool generate` runs the checkpoint."""
@@ -152,11 +179,13 @@ class GanTrainer:
         generator.train()
         return to_uint8(images, self.spec.value_range)
 
-    def save_epoch(self, run_dir: Path, epoch: int) -> None:
+    def save_samples(self, run_dir: Path, epoch: int) -> None:
+        write_sample_grid(sample_grid_path(run_dir, epoch), self.sample_pixels())
+
+    def save_checkpoints(self, folder: Path, epoch: int) -> None:
         from gantool.checkpoint import save_generator
 
-        write_sample_grid(sample_grid_path(run_dir, epoch), self.sample_pixels())
-        save_generator(self.published, self._spec_after(epoch), checkpoint_in(run_dir))
+        save_generator(self.published, self._spec_after(epoch), checkpoint_in(folder))
 
     def _spec_after(self, epoch: int) -> ModelSpec:
         import torch
@@ -178,10 +207,9 @@ class GanTrainer:
         }
         return ModelSpec(**{**asdict(self.spec), "provenance": provenance})
 
-    def state_dict(self, epoch: int) -> dict[str, Any]:
+    def state_dict(self) -> dict[str, Any]:
         return {
             "kind": "gan",
-            "epoch": epoch,
             "steps": self.steps,
             "config": asdict(self.cfg),
             "generator": self.generator.state_dict(),
@@ -189,11 +217,12 @@ class GanTrainer:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "rng": rng_states(self.noise, self.device),
+            "sums": {"d": self.d_sums, "g": self.g_sum, "d_count": self.d_count, "g_count": self.g_count},
             **({"average": self.average.state_dict()} if self.average is not None else {}),
         }
 
-    def load_state(self, state: dict[str, Any]) -> int:
-        """Continue from a saved epoch; returns that epoch. A state of another model is refused in one line."""
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from a save point. A state of another model is refused in one line."""
         try:
             self.generator.load_state_dict(state["generator"])
             self.discriminator.load_state_dict(state["discriminator"])
@@ -203,7 +232,10 @@ class GanTrainer:
                 self.average.load_state_dict(state["average"])
             restore_rng_states(state["rng"], self.noise, self.device)
             self.steps = int(state["steps"])
-            return int(state["epoch"])
+            if "sums" in state:  # version 1 states were saved at epoch ends only, with nothing summed yet
+                sums = state["sums"]
+                self.d_sums, self.g_sum = sums["d"].to(self.device), sums["g"].to(self.device)
+                self.d_count, self.g_count = int(sums["d_count"]), int(sums["g_count"])
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ArtifactError(f"training state does not fit this GAN ({first})") from None
@@ -231,7 +263,7 @@ def gan_spec(cfg: GanConfig, pixels: np.ndarray) -> ModelSpec:
 
 def train_gan(
     cfg: GanConfig, run_dir: Path, *, data_dir: Path, download: bool, device: str, force: bool,
-    state: dict[str, Any] | None,
+    state: dict[str, Any] | None, resume_command: str,
 ) -> dict[str, Any]:  # fmt: skip
     """Load the data, build or restore the trainer, then train to ``cfg.epochs``; returns the last metrics.
 
@@ -255,11 +287,16 @@ def train_gan(
         raise UsageError(f"--d-steps {cfg.d_steps} needs that many batches per epoch; the dataset gives {batches}")
     data = torch.from_numpy(pixels_to_unit(pixels)).to(where)  # N×C×H×W in [-1, 1], held whole on the device
     trainer = GanTrainer(cfg, spec, data, dataset_name)
-    start_epoch = trainer.load_state(state) if state is not None else 0
+    start = Position()
+    if state is not None:
+        trainer.load_state(state)
+        start = resume_position(state, trainer.steps_per_epoch)
     if force:
         clear_run_outputs(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     options = {"command": "gantool train gan", **asdict(cfg), "data_dir": str(data_dir), "download": download}
-    options |= {"device": str(where), "images": len(pixels), "resumed_from_epoch": start_epoch}
+    options |= {"device": str(where), "images": len(pixels), "resumed_from_epoch": start.epoch}
+    options |= {"resumed_from_step": start.batch}
     write_run_options(run_dir, options)
-    return run_epochs(trainer, run_dir, cfg.epochs, start_epoch)
+    saving = Saving(cfg.save_every, cfg.keep, resume_command)
+    return run_training(trainer, run_dir, cfg.epochs, start, saving)

@@ -1,24 +1,31 @@
-"""Pieces every training loop shares: the device, per-epoch shuffles, batches and the progress display."""
+"""The training loop every model shares: step by step, with save points, signals and divergence checks.
+
+A run's position is (finished epochs, batches into the next). Every random
+choice of an epoch's data depends on (seed, epoch) alone and every other
+stream is in the saved state, so a run resumed from any save point repeats
+exactly what the uninterrupted run would have done: on the CPU, bit for bit.
+"""
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from gantool.artifacts import TRAIN_STATE_FILE
-from gantool.errors import GantoolError, UsageError
+from gantool.errors import ArtifactError, GantoolError, Interrupted, UsageError
+from gantool.training.checkpoints import save_point
+from gantool.training.progress import TrainProgress, format_metrics
 from gantool.training.run_dir import MetricsLog
-from gantool.training.state import save_train_state
+from gantool.training.signals import StopSignals
 
 if TYPE_CHECKING:
     import torch
+    from torch import nn
 
 
 def resolve_device(name: str) -> torch.device:
@@ -41,101 +48,164 @@ def sub_seed(seed: int, *keys: int) -> int:
     return int(np.random.SeedSequence([seed, *keys]).generate_state(1, dtype=np.uint64)[0])
 
 
-def epoch_batches(data: torch.Tensor, batch_size: int, seed: int, epoch: int) -> Iterator[torch.Tensor]:
-    """Full batches of ``data`` (N×…) in an order set by (seed, epoch) alone, so a resumed run shuffles alike.
+def epoch_batches(data: torch.Tensor, batch_size: int, seed: int, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
+    """Full batches of ``data`` (N×…) in an order set by (seed, epoch) alone, from batch ``start`` on.
 
-    The remainder is dropped: BatchNorm dislikes tiny batches.
+    The order never depends on earlier epochs, so a run resumed in the middle
+    of one skips straight to its batch. The remainder is dropped: BatchNorm
+    dislikes tiny batches.
     """
     import torch
 
     order = torch.randperm(len(data), generator=torch.Generator().manual_seed(sub_seed(seed, SHUFFLE_STREAM, epoch)))
     order = order.to(data.device)
-    for start in range(0, len(data) - batch_size + 1, batch_size):
-        yield data[order[start : start + batch_size]]
+    for first in range(start * batch_size, len(data) - batch_size + 1, batch_size):
+        yield data[order[first : first + batch_size]]
 
 
-class TrainProgress:
-    """A rich progress bar over all steps of the remaining epochs, on stderr, with one line per finished epoch."""
-
-    def __init__(self, epochs: int, start_epoch: int, steps_per_epoch: int) -> None:
-        self.epochs = epochs
-        self.console = Console(stderr=True)
-        self.bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("steps"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=self.console,
-        )
-        total = (epochs - start_epoch) * steps_per_epoch
-        self.task = self.bar.add_task(self._describe(start_epoch + 1), total=total)
-
-    def _describe(self, epoch: int) -> str:
-        return f"epoch {epoch}/{self.epochs}"
-
-    def advance(self) -> None:
-        self.bar.advance(self.task)
-
-    def epoch_done(self, epoch: int, summary: str) -> None:
-        """Print ``summary`` for the finished (1-based) ``epoch`` above the bar and move the label on."""
-        self.bar.console.print(f"{self._describe(epoch)}  {summary}", highlight=False, soft_wrap=True)
-        if epoch < self.epochs:
-            self.bar.update(self.task, description=self._describe(epoch + 1))
-
-
-class EpochTrainer(Protocol):
-    """What ``run_epochs`` needs from a model's trainer (the GAN's, CycleGAN's)."""
+class StepTrainer(Protocol):
+    """What ``run_training`` needs from a model's trainer (the GAN's, CycleGAN's)."""
 
     steps_per_epoch: int
 
-    def train_epoch(self, epoch: int, advance: Callable[[], None]) -> dict[str, float]:
-        """Train one (1-based) epoch, calling ``advance`` per batch; return ``steps`` and the epoch's mean metrics."""
+    def batches(self, epoch: int, start: int) -> Iterable[Any]:
+        """The (1-based) ``epoch``'s batches from batch ``start`` (0-based) on."""
         ...
 
-    def save_epoch(self, run_dir: Path, epoch: int) -> None:
-        """Write the epoch's sample grid and checkpoint(s) atomically."""
+    def train_step(self, index: int, batch: Any) -> dict[str, torch.Tensor]:
+        """One optimisation step on the epoch's ``index``-th (1-based) batch; returns its losses, adds them up."""
         ...
 
-    def state_dict(self, epoch: int) -> dict[str, Any]:
-        """Everything ``--resume`` needs after ``epoch``: tensors and plain containers only."""
+    def end_epoch(self) -> dict[str, float]:
+        """``steps`` and the finished epoch's mean metrics; clears the sums and moves schedules on."""
+        ...
+
+    def networks(self) -> list[nn.Module]:
+        """Every module whose weights a save writes."""
+        ...
+
+    def save_samples(self, run_dir: Path, epoch: int) -> None:
+        """Write the epoch's sample grid atomically."""
+        ...
+
+    def save_checkpoints(self, folder: Path, epoch: int) -> None:
+        """Write the generator checkpoint(s) into ``folder`` atomically."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything ``--resume`` needs besides the position: tensors and plain containers only."""
         ...
 
 
-def run_epochs(trainer: EpochTrainer, run_dir: Path, epochs: int, start_epoch: int) -> dict[str, Any]:
-    """Train epochs ``start_epoch+1 .. epochs``; after each: metrics, samples, checkpoint, then the state.
+@dataclass(frozen=True)
+class Position:
+    """``epoch`` epochs finished and ``batch`` batches of the next one trained, taking ``seconds`` so far."""
 
-    The state goes last because it is what ``--resume`` trusts: a run stopped
-    at any point resumes from its last complete epoch.
+    epoch: int = 0
+    batch: int = 0
+    seconds: float = 0.0
+
+    def describe(self, steps_per_epoch: int) -> str:
+        if self.batch == 0:
+            return f"after epoch {self.epoch}"
+        return f"at epoch {self.epoch + 1}, step {self.batch}/{steps_per_epoch}"
+
+
+def resume_position(state: dict[str, Any], steps_per_epoch: int) -> Position:
+    """Where a saved state left off; a mid-epoch state needs the data to split into the same batches."""
+    epoch, batch = int(state["epoch"]), int(state.get("batch", 0))
+    saved_steps = state.get("steps_per_epoch")
+    if batch and saved_steps != steps_per_epoch:
+        raise ArtifactError(
+            f"the run stopped at step {batch}/{saved_steps} of epoch {epoch + 1}, but its data now gives "
+            f"{steps_per_epoch} steps per epoch: resume with the data it was trained on"
+        )
+    return Position(epoch, batch, float(state.get("epoch_seconds", 0.0)))
+
+
+@dataclass(frozen=True)
+class Saving:
+    """When to save besides epoch ends and interrupts, how many periodic saves to keep, and how to resume."""
+
+    every: int | None
+    keep: int
+    resume_command: str
+
+    def due(self, global_step: int) -> bool:
+        """Whether the ``global_step``-th step (counted over all epochs) ends with a periodic save."""
+        return self.every is not None and global_step % self.every == 0
+
+
+def run_training(trainer: StepTrainer, run_dir: Path, epochs: int, start: Position, saving: Saving) -> dict[str, Any]:
+    """Train from ``start`` to the end of epoch ``epochs``; returns the last epoch's metrics record.
+
+    After each epoch: metrics, samples, checkpoint(s), then the state. Every
+    ``saving.every`` steps and on SIGINT/SIGTERM: checkpoint(s) and state. A
+    signal stops the run after its current step and save with ``Interrupted``;
+    a non-finite loss stops it at once, saving nothing.
     """
-    log = MetricsLog(run_dir, keep_epochs=start_epoch)
+    steps = trainer.steps_per_epoch
+    log = MetricsLog(run_dir, keep_epochs=start.epoch)
+    progress = TrainProgress(epochs, start.epoch, start.batch, steps)
+    saved = start if start != Position() else None  # what is on disk, for the divergence message
     record: dict[str, Any] = {}
-    progress = TrainProgress(epochs, start_epoch, trainer.steps_per_epoch)
-    with progress.bar:  # rich's live bar: drawn while training, left as its last state after
-        for epoch in range(start_epoch + 1, epochs + 1):
-            started = time.perf_counter()
-            metrics = trainer.train_epoch(epoch, progress.advance)
-            bad = [name for name, value in metrics.items() if not math.isfinite(value)]
-            if bad:
-                raise GantoolError(
-                    f"training diverged in epoch {epoch} ({', '.join(bad)} not finite): try a lower --lr "
-                    "(the run keeps its last finished epoch)"
-                )
-            record = {"epoch": epoch, **metrics, "seconds": round(time.perf_counter() - started, 3)}
+
+    def diverged(what: str, where: str) -> GantoolError:
+        if saved is None:
+            kept = f"no checkpoint was saved yet in {run_dir}"
+        else:
+            kept = f"{run_dir} keeps its last good checkpoint, {saved.describe(steps)}"
+        return GantoolError(f"training diverged: {what} not finite at {where}; try a lower --lr ({kept})")
+
+    def check_weights(where: str) -> None:
+        """Before any save: an update can break the weights while its loss was still finite."""
+        if not _all_finite(t for net in trainer.networks() for t in net.state_dict().values() if t.is_floating_point()):
+            raise diverged("weights", where)
+
+    def save(at: Position) -> None:
+        nonlocal saved
+        global_step = at.epoch * steps + at.batch
+        position = {"epoch": at.epoch, "batch": at.batch, "global_step": global_step, "steps_per_epoch": steps}
+        state = {**trainer.state_dict(), **position, "epoch_seconds": at.seconds}
+        save_point(run_dir, trainer, state, periodic=saving.due(global_step), keep=saving.keep)
+        saved = at
+
+    with StopSignals() as stop, progress.bar:  # rich's live bar: drawn while training, left as its last state after
+        for epoch in range(start.epoch + 1, epochs + 1):
+            first = start.batch if epoch == start.epoch + 1 else 0
+            clock = time.perf_counter() - (start.seconds if first else 0.0)
+            for index, batch in enumerate(trainer.batches(epoch, first), start=first + 1):
+                values = trainer.train_step(index, batch)
+                if not _all_finite(values.values()):  # checked before anything of this step is saved
+                    bad = ", ".join(name for name, value in values.items() if not _all_finite([value]))
+                    raise diverged(bad, f"epoch {epoch}, step {index}/{steps}")
+                progress.advance()
+                at = Position(epoch - 1, index, time.perf_counter() - clock)
+                if index < steps and (saving.due(at.epoch * steps + index) or stop.requested):  # the last: below
+                    check_weights(f"epoch {epoch}, step {index}/{steps}")
+                    save(at)
+                    if stop.requested:
+                        raise _interrupted(stop, at.describe(steps), run_dir, saving)
+            check_weights(f"the end of epoch {epoch}")
+            record = {"epoch": epoch, **trainer.end_epoch(), "seconds": round(time.perf_counter() - clock, 3)}
             log.append(record)
-            trainer.save_epoch(run_dir, epoch)
-            save_train_state(run_dir / TRAIN_STATE_FILE, trainer.state_dict(epoch))
+            trainer.save_samples(run_dir, epoch)
+            save(Position(epoch))
             progress.epoch_done(epoch, format_metrics(record))
+            if stop.requested and epoch < epochs:
+                raise _interrupted(stop, Position(epoch).describe(steps), run_dir, saving)
     return record
 
 
-def format_metrics(record: dict[str, Any]) -> str:
-    """``loss_d 1.234  loss_g 0.987 … lr 2.0e-04`` for a metrics record (epoch and steps left to the caller)."""
-    shown = [f"{key} {_number(value)}" for key, value in record.items() if key not in ("epoch", "steps", "seconds")]
-    return "  ".join([*shown, f"{record.get('seconds', 0.0):.1f}s"])
+def _all_finite(tensors: Iterable[torch.Tensor]) -> bool:
+    """Whether every element of every tensor is finite, with one host sync for the lot."""
+    import torch
+
+    return bool(torch.stack([tensor.isfinite().all() for tensor in tensors]).all())
 
 
-def _number(value: float) -> str:
-    """Three decimals, or two significant digits for small values such as a learning rate."""
-    return f"{value:.1e}" if 0 < abs(value) < 0.01 else f"{value:.3f}"
+def _interrupted(stop: StopSignals, where: str, run_dir: Path, saving: Saving) -> Interrupted:
+    message = (
+        f"stopped by {stop.name} {where}; saved {run_dir / TRAIN_STATE_FILE}; resume with: {saving.resume_command}"
+    )
+    return Interrupted(message, stop.exit_code)

@@ -2,9 +2,10 @@
 
 Shared by every ``gantool train`` command. A run folder is refused before any
 work starts when it would clobber another run; every file in it is written
-atomically, so an interrupted run leaves the last complete epoch behind, never
-a truncated file. ``train_state.pt`` is written last each epoch: it is the
-commit point that ``--resume`` trusts, and metrics beyond it are dropped.
+atomically, so an interrupted run leaves its last save point behind, never a
+truncated file. ``train_state.pt`` is written last at each save point (see
+checkpoints.py): it is the commit point that ``--resume`` trusts, and metrics
+beyond it are dropped.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from gantool.artifacts import (
 from gantool.errors import UsageError
 from gantool.files import atomic_write_bytes, atomic_write_text
 from gantool.images import grid, png_bytes
+from gantool.training.checkpoints import CHECKPOINTS_DIR, has_state
 
 
 def check_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
@@ -44,7 +46,7 @@ def check_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
     if resume:
         if force:
             raise UsageError("--resume and --force contradict each other: pick one")
-        if not (run_dir / TRAIN_STATE_FILE).is_file():
+        if not has_state(run_dir):
             raise UsageError(f"cannot resume: {run_dir} holds no {TRAIN_STATE_FILE} (train without --resume first)")
         return
     if run_dir.is_dir() and any(run_dir.iterdir()) and not force:
@@ -71,6 +73,7 @@ def clear_run_outputs(run_dir: Path) -> None:
     for name in names:
         (run_dir / name).unlink(missing_ok=True)
     shutil.rmtree(run_dir / SAMPLES_DIR, ignore_errors=True)
+    shutil.rmtree(run_dir / CHECKPOINTS_DIR, ignore_errors=True)
 
 
 def write_run_options(run_dir: Path, options: dict[str, Any]) -> None:

@@ -2,8 +2,11 @@
 
 The file is ours but may travel between users, so it holds only tensors and
 plain containers and is read with ``torch.load(weights_only=True)``: loading it
-can never run code. It is written atomically at the end of every epoch, after
-everything else of that epoch, so it always describes a complete epoch.
+can never run code. It is written atomically after everything else of a save
+point (an epoch's end, ``--save-every``, an interrupt), so it always describes
+a complete optimisation step: the position (finished epochs, batches into the
+next), the partial sums of that epoch's metrics and every random stream.
+Version 1 states (epoch ends only, before step-granular resume) still load.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ if TYPE_CHECKING:
     import torch
 
 STATE_FORMAT = "gantool.train_state"
-STATE_VERSION = 1
+STATE_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+# Counters a state may hold besides "epoch" (always there): each a non-negative integer when present.
+COUNTERS = ("steps", "global_step", "batch", "steps_per_epoch")
 
 
 def rng_states(noise: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
@@ -50,20 +56,31 @@ def save_train_state(path: Path, state: dict[str, Any]) -> None:
 
 
 def load_train_state(path: Path) -> dict[str, Any]:
-    """Read a state written by ``save_train_state``, refusing anything else in one line."""
-    import pickle
+    """Read a state written by ``save_train_state``, refusing anything else in one line.
 
+    ``torch.load(weights_only=True)`` unpickles only tensors and plain
+    containers, so a file carrying code is refused without running it. A
+    damaged file can make the unpickler fail in any way (IndexError, KeyError,
+    ...), so every failure becomes one ArtifactError. The counters that say
+    where the run stands are checked here, before anyone compares or indexes them.
+    """
     import torch
 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+    except Exception as exc:  # noqa: BLE001 -- an untrusted file can fail the unpickler any way; one line for all
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ArtifactError(f"{path}: not a readable gantool training state ({first})") from None
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise ArtifactError(f"{path} is not a gantool training state")
-    if state.get("version") != STATE_VERSION:
+    if state.get("version") not in READABLE_VERSIONS or isinstance(state.get("version"), bool):
         raise ArtifactError(f"{path}: training state version {state.get('version')!r} is not supported")
+    if state.get("kind") not in ("gan", "cyclegan") or not isinstance(state.get("config"), dict):
+        raise ArtifactError(f"{path}: training state of an unknown kind of run ({state.get('kind')!r})")
+    for name in ("epoch", *(key for key in COUNTERS if key in state)):
+        value = state.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ArtifactError(f"{path}: training state {name} must be a non-negative integer, got {value!r}")
     return state
 
 

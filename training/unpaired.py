@@ -69,13 +69,23 @@ class UnpairedBatches:
         """An epoch passes over the larger domain once, as the reference's max(len A, len B)."""
         return max(len(self.a), len(self.b)) // batch_size
 
-    def epoch(self, seed: int, epoch: int, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """The (A, B) batches of one (1-based) epoch; the smaller domain is reshuffled each time it runs out."""
+    def epoch(
+        self, seed: int, epoch: int, batch_size: int, start: int = 0
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The (A, B) batches of one (1-based) epoch from batch ``start`` on; the smaller domain is reshuffled
+        each time it runs out.
+
+        Skipped batches still draw their crops and flips, so batch ``start`` comes out as in a whole epoch.
+        """
         rng = np.random.default_rng(sub_seed(seed, SHUFFLE_STREAM, epoch))
         steps = self.steps_per_epoch(batch_size)
         order_a, order_b = (_orders(len(images), steps * batch_size, rng) for images in (self.a, self.b))
         for step in range(steps):
             batch = slice(step * batch_size, (step + 1) * batch_size)
+            if step < start:
+                for _ in ("A", "B"):
+                    self._augmentation(batch_size, rng)
+                continue
             yield self._prepare(self.a, order_a[batch], rng), self._prepare(self.b, order_b[batch], rng)
 
     def fixed(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,13 +100,19 @@ class UnpairedBatches:
 
         batch = images[torch.from_numpy(index).to(images.device)]  # N×L×L×3 uint8
         if self.augment:
-            corners = rng.integers(0, self.load_size - self.size + 1, size=(len(index), 2))
-            flips = rng.random(len(index)) < 0.5
+            corners, flips = self._augmentation(len(index), rng)
             crops = [
                 image[top : top + self.size, left : left + self.size] for image, (top, left) in zip(batch, corners)
             ]
             batch = torch.stack([crop.flip(1) if flip else crop for crop, flip in zip(crops, flips)])
         return _to_unit(batch)
+
+    def _augmentation(self, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Random crop corners (count×2) and horizontal flips (count) for a batch; no draws without augmentation."""
+        if not self.augment:
+            return np.zeros((count, 2), dtype=np.int64), np.zeros(count, dtype=bool)
+        corners = rng.integers(0, self.load_size - self.size + 1, size=(count, 2))
+        return corners, rng.random(count) < 0.5
 
 
 def _orders(count: int, needed: int, rng: np.random.Generator) -> np.ndarray:

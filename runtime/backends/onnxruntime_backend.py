@@ -64,9 +64,9 @@ class OnnxRuntimeBackend(Backend):
     def peek_spec(cls, artifact: Path) -> ModelSpec | None:
         """The spec from the file's metadata, read from the protobuf directly: no session, no onnxruntime import."""
         try:
-            text = read_metadata(artifact.read_bytes()).get(METADATA_KEY)
+            text = read_metadata(artifact.read_bytes(), artifact).get(METADATA_KEY)
             return None if text is None else ModelSpec.from_json(text)
-        except (OSError, ValueError, IndexError, ArtifactError):
+        except (OSError, ArtifactError):
             return None  # load() reports a missing, corrupt or foreign file in its own words
 
     @classmethod
@@ -97,11 +97,13 @@ class OnnxRuntimeBackend(Backend):
         return [(CUDA_PROVIDER, {"device_id": 0}), "CPUExecutionProvider"]
 
     def _load(self, artifact: Path) -> ModelSpec:
+        """Check the file's bytes (self-contained, a valid gantool spec) before onnxruntime allocates anything."""
         data = artifact.read_bytes()
         if has_external_data(data, artifact):
             raise ArtifactError(
                 f"{artifact} stores weights in external files, which gantool does not load; re-export it as one file"
             )
+        spec = read_spec_from_bytes(data, artifact)
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -123,26 +125,10 @@ class OnnxRuntimeBackend(Backend):
             raise BackendUnavailable(
                 f"onnxruntime could not start its {wanted} here ({self.start_hint()}); see gantool doctor"
             )
-        metadata = session.get_modelmeta().custom_metadata_map
-        if METADATA_KEY not in metadata:
-            raise ArtifactError(
-                f"{artifact} is an ONNX model but not a gantool model (no {METADATA_KEY} in its metadata)"
-            )
-        try:
-            spec = ModelSpec.from_json(metadata[METADATA_KEY])
-        except ArtifactError as exc:
-            raise ArtifactError(f"{artifact}: {exc}") from None
-        # The names come from the file (a GAN: "z" → "images", a translator: "images" → "translated"); the rank
-        # must match the spec, or the file's interface and its metadata disagree.
         inputs, outputs = session.get_inputs(), session.get_outputs()
-        rank = 2 if spec.latent_dim is not None else 4
-        if len(inputs) != 1 or len(outputs) != 1 or inputs[0].type != "tensor(float)" or len(inputs[0].shape) != rank:
-            raise ArtifactError(
-                f"{artifact} does not have gantool's graph interface for a {spec.kind} model "
-                f"(one float32 input of rank {rank}, one output)"
-            )
+        check_interface(artifact, spec, inputs, outputs)
         self._session, self._input, self._output = session, inputs[0].name, outputs[0].name
-        height, width = inputs[0].shape[2:] if rank == 4 else (None, None)
+        height, width = inputs[0].shape[2:] if spec.latent_dim is None else (None, None)
         if isinstance(height, int) and isinstance(width, int):
             self._fixed_size = (height, width)
         return spec
@@ -200,6 +186,53 @@ class OnnxRuntimeBackend(Backend):
             binding.synchronize_outputs()  # run_with_iobinding syncs the provider already; this says so explicitly
 
         return compute
+
+
+def read_spec_from_bytes(data: bytes, artifact: Path) -> ModelSpec:
+    """The spec in an ONNX file's metadata, read from its bytes and checked against the schema."""
+    text = read_metadata(data, artifact).get(METADATA_KEY)
+    if text is None:
+        raise ArtifactError(f"{artifact} is an ONNX model but not a gantool model (no {METADATA_KEY} in its metadata)")
+    try:
+        return ModelSpec.from_json(text)
+    except ArtifactError as exc:
+        raise ArtifactError(f"{artifact}: {exc}") from None
+
+
+def check_interface(artifact: Path, spec: ModelSpec, inputs: list[Any], outputs: list[Any]) -> None:
+    """The graph's declared input and output must be what the spec says, on every axis the file fixes.
+
+    The names come from the file (a GAN: "z" → "images", a translator: "images" → "translated"). A GAN takes
+    float32 N×Z and gives N×C×H×W; a translator takes and gives N×C×H×W. An axis the file leaves symbolic
+    (the batch, a translator's sides) is not checked here; one it fixes to another size than the spec's is a
+    file whose graph and metadata disagree, refused now rather than failing inside onnxruntime on the first batch.
+    """
+    gan = spec.latent_dim is not None
+    wanted_in: tuple[int | None, ...] = (None, spec.latent_dim) if gan else (None, spec.channels, None, None)
+    wanted_out: tuple[int | None, ...] = (None, *spec.image_shape) if gan else (None, spec.channels, None, None)
+
+    def fits(shape: Any, wanted: tuple[int | None, ...]) -> bool:
+        return (
+            isinstance(shape, list)
+            and len(shape) == len(wanted)
+            and all(
+                want is None or not isinstance(dim, int) or dim == want for dim, want in zip(shape, wanted, strict=True)
+            )
+        )
+
+    if (
+        len(inputs) != 1
+        or len(outputs) != 1
+        or inputs[0].type != "tensor(float)"
+        or outputs[0].type != "tensor(float)"
+        or not fits(inputs[0].shape, wanted_in)
+        or not fits(outputs[0].shape, wanted_out)
+    ):
+        shapes = "N×Z in, N×C×H×W out" if gan else "N×C×H×W in and out"
+        raise ArtifactError(
+            f"{artifact} does not have gantool's graph interface for its spec's {spec.kind} model "
+            f"(one float32 input and one float32 output, {shapes}, matching the spec)"
+        )
 
 
 def run_bound(session: Any, input_name: str, output_name: str, batch: np.ndarray, device: str) -> np.ndarray:
