@@ -288,6 +288,8 @@ def load_report(path: Path) -> dict[str, Any]:
         raise ArtifactError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
     try:
         report = json.loads(text)
+    except RecursionError:
+        raise ArtifactError(f"{path} is nested too deeply: not a gantool bench report") from None
     except json.JSONDecodeError as exc:
         raise ArtifactError(f"{path} is not JSON ({exc.msg}, line {exc.lineno}): not a gantool bench report") from None
     if isinstance(report, dict) and "format" not in report and {"spec", "rows", "environment"} <= set(report):
@@ -313,4 +315,17 @@ def load_report(path: Path) -> dict[str, Any]:
         for key, item in row.items():  # "inf" back to a float where write_json spelled one out
             if isinstance(item, str) and item in NON_FINITE and key != "error":
                 row[key] = NON_FINITE[item]
+        wrong = [key for key in ROW_KEYS if not _plain_value(key, row[key])]
+        if wrong:
+            raise ArtifactError(f"{path}: row {number} has values of the wrong type: {', '.join(wrong)}")
     return report
+
+
+TEXT_KEYS = ("model", "backend", "device", "precision", "status", "error")
+
+
+def _plain_value(key: str, value: Any) -> bool:
+    """Text where the contract has text, else a number, a bool or null: never a list or object from a foreign file."""
+    if key in TEXT_KEYS:
+        return isinstance(value, str)
+    return value is None or isinstance(value, (str, int, float, bool))

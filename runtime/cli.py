@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from gantool.latents import MAX_SEED
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -49,7 +51,9 @@ def generate(
     batch_size: Annotated[
         int, typer.Option("--batch-size", "-b", min=1, help="Images per forward pass; does not change the images.")
     ] = 64,
-    seed: Annotated[int, typer.Option(min=0, help="Sample i depends only on (seed, i): same seed, same images.")] = 0,
+    seed: Annotated[
+        int, typer.Option(min=0, max=MAX_SEED, help="Sample i depends only on (seed, i): same seed, same images.")
+    ] = 0,
     backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "auto",
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     precision: Annotated[str | None, typer.Option(help=PRECISION_HELP, show_default=False)] = None,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from gantool.runtime.cli import BACKEND_HELP, DEVICE_HELP, PRECISION_HELP
+from gantool.spec import MAX_IMAGE_SIDE
 
 if TYPE_CHECKING:
     from gantool.spec import ModelSpec
@@ -64,6 +65,8 @@ def translate(
     size: Annotated[
         int | None,
         typer.Option(
+            min=1,
+            max=MAX_IMAGE_SIDE,
             help="Resize every image to SIZE×SIZE (a multiple of 4, at least 8) and write it at that size. "
             "Default: the model's native size (the size it was trained at).",
             show_default=False,

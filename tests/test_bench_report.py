@@ -8,6 +8,7 @@ that ran, ``failed(...)`` one that did not, ``report(...)`` the saved file.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import sys
 from pathlib import Path
@@ -227,3 +228,16 @@ def test_plot_without_matplotlib_says_how_to_install_it(monkeypatch: pytest.Monk
         with pytest.raises(UsageError, match=r'pip install "gantool\[plot\]"'):
             attempt()
     assert not (tmp_path / "bench.png").exists()
+
+
+def test_a_report_with_foreign_values_is_refused_in_one_line(tmp_path: Path) -> None:
+    saved = report(ROWS)
+    write_json(saved, tmp_path / "ok.json")
+    data = json.loads((tmp_path / "ok.json").read_text())
+    data["rows"][0]["model"] = ["not", "a", "name"]
+    (tmp_path / "list.json").write_text(json.dumps(data))
+    with pytest.raises(ArtifactError, match="row 1 has values of the wrong type: model"):
+        load_report(tmp_path / "list.json")
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ArtifactError, match="nested too deeply"):
+        load_report(tmp_path / "deep.json")
