@@ -207,3 +207,18 @@ def test_cuda_without_a_gpu_is_a_usage_error(cli, tmp_path: Path) -> None:
         pytest.skip("a CUDA device is present: --device cuda is valid here")
     result = cli("train", "gan", "--out", tmp_path / "run", "--device", "cuda", "--hidden", "16,32")
     assert result.exit_code == 2 and "no CUDA device" in result.stderr and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["gan", "--hidden", ",".join(["16384"] * 8)], "use smaller --hidden or --image-size"),
+        (["cyclegan", "--ngf", "1024", "--blocks", "64"], "use smaller --ngf or --blocks"),
+        (["cyclegan", "--size", "1000000"], "Invalid value for '--size'"),
+    ],
+)
+def test_networks_too_big_to_train_are_refused_before_any_memory_is_spent(cli, tmp_path, args, said) -> None:
+    run = tmp_path / "run"
+    result = cli("train", *args, "--out", run, "--epochs", "1")
+    assert result.exit_code == 2 and said in result.stderr and "Traceback" not in result.stderr
+    assert not run.exists()

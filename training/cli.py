@@ -196,7 +196,8 @@ def cyclegan(
         str, typer.Option(help="'digits-m' (bundled, offline) or a folder holding trainA/ and trainB/ images.")
     ] = DIGITS_M,
     size: Annotated[
-        int | None, typer.Option(help=f"Training side, a multiple of 4, at least 24. {_per_dataset('size')}")
+        int | None,
+        typer.Option(max=1024, help=f"Training side, a multiple of 4, at least 24. {_per_dataset('size')}"),
     ] = None,
     blocks: Annotated[
         int | None,

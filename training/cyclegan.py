@@ -82,9 +82,14 @@ class CycleGanTrainer:
         from torch.optim.lr_scheduler import LambdaLR
 
         from gantool.models import PatchDiscriminator, ResnetGenerator
+        from gantool.training.model_size import refuse_oversized
 
         self.cfg, self.data, self.domains, self.dataset_name = cfg, data, domains, dataset_name
         self.device = data.a.device
+        refuse_oversized(
+            lambda: (*(ResnetGenerator(3, cfg.ngf, cfg.blocks) for _ in range(2)), PatchDiscriminator(3, cfg.ndf)),
+            "--ngf or --blocks",
+        )
         torch.manual_seed(cfg.seed)  # initial weights follow --seed
         self.gen_a2b, self.gen_b2a = (ResnetGenerator(3, cfg.ngf, cfg.blocks).to(self.device) for _ in range(2))
         self.disc_b, self.disc_a = (PatchDiscriminator(3, cfg.ndf).to(self.device) for _ in range(2))

@@ -59,9 +59,11 @@ class GanTrainer:
 
         from gantool.latents import latent_batch
         from gantool.models import build_discriminator, build_generator, init_dcgan_weights
+        from gantool.training.model_size import refuse_oversized
 
         self.cfg, self.spec, self.data, self.dataset_name = cfg, spec, data, dataset_name
         self.device = data.device
+        refuse_oversized(lambda: (build_generator(spec), build_discriminator(spec)), "--hidden or --image-size")
         torch.manual_seed(cfg.seed)  # initial weights and dropout masks follow --seed
         self.generator = build_generator(spec).to(self.device)
         self.discriminator = build_discriminator(spec).to(self.device)
