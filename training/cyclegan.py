@@ -32,14 +32,12 @@ from gantool.training.config import CycleGanConfig
 from gantool.training.image_pool import ImagePool
 from gantool.training.loop import (
     NOISE_STREAM,
-    Position,
     Saving,
     resolve_device,
-    resume_position,
-    run_training,
+    start_training,
     sub_seed,
 )
-from gantool.training.run_dir import clear_run_outputs, sample_grid_path, write_run_options, write_sample_grid
+from gantool.training.run_dir import sample_grid_path, write_sample_grid
 from gantool.training.state import restore_rng_states, rng_states
 from gantool.training.unpaired import UnpairedBatches, load_unpaired
 
@@ -253,16 +251,7 @@ def train_cyclegan(
     if cfg.batch_size > max(len(a), len(b)):
         raise UsageError(f"--batch-size {cfg.batch_size} is larger than both domains ({len(a)} and {len(b)} images)")
     trainer = CycleGanTrainer(cfg, UnpairedBatches(a, b, cfg.size, augment, where), domains, dataset_name)
-    start = Position()
-    if state is not None:
-        trainer.load_state(state)
-        start = resume_position(state, trainer.steps_per_epoch)
-    if force:
-        clear_run_outputs(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     options = {"command": "gantool train cyclegan", **asdict(cfg), "device": str(where)}
     options |= {"images_a": len(a), "images_b": len(b), "domains": list(domains)}
-    options |= {"resumed_from_epoch": start.epoch, "resumed_from_step": start.batch}
-    write_run_options(run_dir, options)
     saving = Saving(cfg.save_every, cfg.keep, resume_command)
-    return run_training(trainer, run_dir, cfg.total_epochs, start, saving)
+    return start_training(trainer, run_dir, state, force, options, cfg.total_epochs, saving)

@@ -29,15 +29,13 @@ from gantool.training.config import GanConfig
 from gantool.training.datasets import load_gan_images, skipped_warning
 from gantool.training.loop import (
     NOISE_STREAM,
-    Position,
     Saving,
     epoch_batches,
     resolve_device,
-    resume_position,
-    run_training,
+    start_training,
     sub_seed,
 )
-from gantool.training.run_dir import clear_run_outputs, sample_grid_path, write_run_options, write_sample_grid
+from gantool.training.run_dir import sample_grid_path, write_sample_grid
 from gantool.training.state import restore_rng_states, rng_states
 
 if TYPE_CHECKING:
@@ -289,16 +287,7 @@ def train_gan(
         raise UsageError(f"--d-steps {cfg.d_steps} needs that many batches per epoch; the dataset gives {batches}")
     data = torch.from_numpy(pixels_to_unit(pixels)).to(where)  # N×C×H×W in [-1, 1], held whole on the device
     trainer = GanTrainer(cfg, spec, data, dataset_name)
-    start = Position()
-    if state is not None:
-        trainer.load_state(state)
-        start = resume_position(state, trainer.steps_per_epoch)
-    if force:
-        clear_run_outputs(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     options = {"command": "gantool train gan", **asdict(cfg), "data_dir": str(data_dir), "download": download}
-    options |= {"device": str(where), "images": len(pixels), "resumed_from_epoch": start.epoch}
-    options |= {"resumed_from_step": start.batch}
-    write_run_options(run_dir, options)
+    options |= {"device": str(where), "images": len(pixels)}
     saving = Saving(cfg.save_every, cfg.keep, resume_command)
-    return run_training(trainer, run_dir, cfg.epochs, start, saving)
+    return start_training(trainer, run_dir, state, force, options, cfg.epochs, saving)

@@ -20,7 +20,7 @@ from gantool.artifacts import TRAIN_STATE_FILE
 from gantool.errors import ArtifactError, GantoolError, Interrupted, UsageError
 from gantool.training.checkpoints import save_point
 from gantool.training.progress import TrainProgress, format_metrics
-from gantool.training.run_dir import MetricsLog
+from gantool.training.run_dir import MetricsLog, clear_run_outputs, write_run_options
 from gantool.training.signals import StopSignals
 
 if TYPE_CHECKING:
@@ -94,6 +94,10 @@ class StepTrainer(Protocol):
 
     def state_dict(self) -> dict[str, Any]:
         """Everything ``--resume`` needs besides the position: tensors and plain containers only."""
+        ...
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Put back what ``state_dict`` saved."""
         ...
 
 
@@ -209,3 +213,29 @@ def _interrupted(stop: StopSignals, where: str, run_dir: Path, saving: Saving) -
         f"stopped by {stop.name} {where}; saved {run_dir / TRAIN_STATE_FILE}; resume with: {saving.resume_command}"
     )
     return Interrupted(message, stop.exit_code)
+
+
+def start_training(
+    trainer: StepTrainer,
+    run_dir: Path,
+    state: dict[str, Any] | None,
+    force: bool,
+    options: dict[str, Any],
+    epochs: int,
+    saving: Saving,
+) -> dict[str, Any]:
+    """What every ``gantool train`` command does once its trainer is built: resume, prepare the run dir, train.
+
+    ``state`` (from ``--resume``) puts the trainer back and sets where training
+    starts; ``force`` clears the old run's outputs; ``options`` are written to
+    run.json with the resume position added.
+    """
+    start = Position()
+    if state is not None:
+        trainer.load_state(state)
+        start = resume_position(state, trainer.steps_per_epoch)
+    if force:
+        clear_run_outputs(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_run_options(run_dir, {**options, "resumed_from_epoch": start.epoch, "resumed_from_step": start.batch})
+    return run_training(trainer, run_dir, epochs, start, saving)
