@@ -77,11 +77,12 @@ def generate(
     from gantool.errors import GantoolError, Interrupted, UsageError
     from gantool.files import DiskFull, check_output_path, sha256_file
     from gantool.runtime.generator import Generator
-    from gantool.runtime.interrupts import StopSignals, command_line
+    from gantool.runtime.interrupts import command_line
     from gantool.runtime.memory import batch_memory
     from gantool.runtime.progress import Progress
     from gantool.runtime.registry import check_device, check_precision
     from gantool.runtime.writers import open_writer, output_kind
+    from gantool.signals import StopSignals
 
     check_device(device, "--device")
     check_precision(precision, "--precision")
@@ -110,7 +111,7 @@ def generate(
 
         start = time.perf_counter()
         writer: Writer | None = None
-        with StopSignals() as stop:
+        with StopSignals(repeat_stops_now=True) as stop:
             try:
                 with (
                     open_writer(out, n, gen.spec, seed, force, resume=resume, settings=settings) as writer,
@@ -124,7 +125,7 @@ def generate(
                             writer.write(first, _batch(gen, seed, first, count))
                         bar.advance(count)
             except KeyboardInterrupt:
-                raise Interrupted(_stopped(stop.describe(), writer, n, out, again), stop.exit_code()) from None
+                raise Interrupted(_stopped(stop.describe(), writer, n, out, again), stop.exit_code) from None
             except DiskFull as exc:
                 if writer is None or not writer.keeps_partial:
                     raise

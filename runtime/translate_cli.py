@@ -107,13 +107,14 @@ def translate(
     from gantool.errors import GantoolError, Interrupted, UsageError
     from gantool.files import DiskFull, check_output_path
     from gantool.runtime.image_io import collect_inputs
-    from gantool.runtime.interrupts import StopSignals, command_line
+    from gantool.runtime.interrupts import command_line
     from gantool.runtime.memory import batch_memory
     from gantool.runtime.output_folder import OutputFolder
     from gantool.runtime.progress import Progress
     from gantool.runtime.registry import check_device, check_precision
     from gantool.runtime.translate_pipeline import Skipped, translate_files
     from gantool.runtime.translator import Translator, check_size
+    from gantool.signals import StopSignals
 
     check_device(device, "--device")
     check_precision(precision, "--precision")
@@ -148,7 +149,7 @@ def translate(
 
         written = [0]  # counted as files land (writer threads), so an interrupted run still knows
         folder = OutputFolder(out, force=force, resume=resume)
-        with StopSignals() as stop:
+        with StopSignals(repeat_stops_now=True) as stop:
             try:
                 with folder, Progress(len(sources), "translating") as bar:
                     todo = [s for s in sources if not (folder.root / s.output).exists()] if resume else sources
@@ -175,7 +176,7 @@ def translate(
                     message = f"nothing written, {out} left as it was"
                 else:
                     message = f"wrote {written[0]} images; outputs in {out} are complete; resume with: {again}"
-                raise Interrupted(f"stopped by {stop.describe()}: {message}", stop.exit_code()) from None
+                raise Interrupted(f"stopped by {stop.describe()}: {message}", stop.exit_code) from None
             except DiskFull as exc:
                 if not folder.keeps_partial:
                     raise

@@ -18,10 +18,10 @@ import numpy as np
 
 from gantool.artifacts import TRAIN_STATE_FILE
 from gantool.errors import ArtifactError, GantoolError, Interrupted, UsageError
+from gantool.signals import StopSignals
 from gantool.training.checkpoints import save_point
 from gantool.training.progress import TrainProgress, format_metrics
 from gantool.training.run_dir import MetricsLog, clear_run_outputs, write_run_options
-from gantool.training.signals import StopSignals
 
 if TYPE_CHECKING:
     import torch
