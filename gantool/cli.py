@@ -14,15 +14,6 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-try:  # typer >= 0.24 runs on its own vendored copy of click: its errors are not click's classes
-    from typer._click import echo
-    from typer._click.exceptions import Abort as ClickAbort
-    from typer._click.exceptions import ClickException
-except ImportError:  # older typer runs on click itself
-    from click import echo
-    from click.exceptions import Abort as ClickAbort
-    from click.exceptions import ClickException
-
 from gantool import __version__
 from gantool.benchmarks.cli import bench
 from gantool.errors import GantoolError
@@ -33,8 +24,23 @@ from gantool.runtime.translate_cli import translate
 from gantool.training.cli import train_app
 from gantool.training.import_cli import import_app
 
-CLI_ERRORS = (ClickException, typer.TyperException)
-ABORTS = (ClickAbort, typer.Abort)
+
+def cli_error(exc: BaseException) -> tuple[str, int] | None:
+    """The one line and exit status of a usage or CLI error raised by typer's parser; None for any other exception.
+
+    Recognised by click's documented ``ClickException`` interface (``format_message()``, an integer ``exit_code``,
+    and ``ctx`` on usage errors), never by class: typer up to 0.25 raises click's own classes, 0.26 and later
+    those of its copy of click vendored as the private ``typer._click`` (rooted at ``typer.TyperException`` from
+    0.28), and click is no dependency of ours. A ``GantoolError`` has no ``format_message``: it never matches.
+    """
+    format_message, code = getattr(exc, "format_message", None), getattr(exc, "exit_code", None)
+    if not callable(format_message) or not isinstance(code, int):
+        return None
+    message = str(format_message())  # empty when no arguments were given: the help was shown
+    ctx = getattr(exc, "ctx", None)
+    if message and code == 2 and ctx is not None:  # a usage error: point at the command's help
+        message += f" (see '{ctx.command_path} --help')"
+    return message, code
 
 
 class OneLineErrors(TyperGroup):
@@ -43,19 +49,18 @@ class OneLineErrors(TyperGroup):
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         try:
             result = super().main(*args, standalone_mode=False, **kwargs)
-        except CLI_ERRORS as exc:
-            message = exc.format_message()  # empty when no arguments were given: the help was shown
-            ctx = getattr(exc, "ctx", None)
-            if message and exc.exit_code == 2 and ctx is not None:  # a usage error: point at the command's help
-                message += f" (see '{ctx.command_path} --help')"
-            _fail(message, exc.exit_code, standalone_mode, exc)
-        except ABORTS as exc:
+        except typer.Abort as exc:  # click's Abort on typer < 0.26, typer's own after: typer.Abort names both
             _fail("aborted", 130, standalone_mode, exc)
         except GantoolError as exc:
             _fail(str(exc), exc.exit_code, standalone_mode, exc)
         except OSError as exc:  # disk full, permission denied: the system's words, one line
             where = f": {exc.filename}" if exc.filename else ""
             _fail(f"{exc.strerror or exc}{where}", 1, standalone_mode, exc)
+        except Exception as exc:
+            error = cli_error(exc)
+            if error is None:
+                raise  # a bug: its traceback is the report
+            _fail(*error, standalone_mode, exc)
         if not standalone_mode:
             return result
         sys.exit(result if isinstance(result, int) else 0)
@@ -65,7 +70,7 @@ def _fail(message: str, code: int, standalone_mode: bool, exc: BaseException) ->
     if not standalone_mode:
         raise exc
     if message:
-        echo(f"error: {message}", err=True)
+        typer.echo(f"error: {message}", err=True)
     sys.exit(code)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import site
 import subprocess
 import sys
 import venv
@@ -42,8 +43,14 @@ def test_wheel_installs_every_stage_under_the_gantool_name(wheel: Path) -> None:
 
 def test_installed_wheel_runs_the_cli_outside_the_checkout(wheel: Path, tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, system_site_packages=True, with_pip=True)  # reuse installed torch & co.
+    venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
+    # Reuse the dependencies of the environment running the tests (torch & co.), which may itself be a venv, so
+    # system_site_packages would miss them: a .pth names its site-packages folders. Folders named in a .pth have
+    # their own .pth files ignored, so the checkout's editable install stays out of the new environment.
+    purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    own = subprocess.run([python, "-c", purelib], capture_output=True, text=True, check=True)
+    (Path(own.stdout.strip()) / "test_dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     subprocess.run([python, "-m", "pip", "install", "--no-deps", "--force-reinstall", "-q", wheel], check=True)
     found = subprocess.run(
         [python, "-c", "import gantool.runtime.registry as r; print(r.__file__)"],

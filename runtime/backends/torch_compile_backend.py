@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import numpy as np
@@ -27,6 +28,11 @@ from gantool.runtime.backends.torch_backend import TorchBackend
 from gantool.spec import ModelSpec
 
 CXX_COMPILERS = ("g++", "c++", "clang++")  # what Inductor's CPU code path looks for, besides $CXX
+# Where torch.compile's own failures are defined (BackendCompilerFailed, InductorError, InvalidCxxCompiler,
+# TritonMissing, ...): torch exports no public compiler exception (torch 2.13's torch.compiler has none), and their
+# modules torch._dynamo.exc and torch._inductor.exc are private, free to move in any release. So a failure is
+# recognised by the name of the module its class (or a base class) comes from: a string, no private import.
+COMPILER_MODULES = ("torch._dynamo", "torch._inductor")
 
 
 class TorchCompileBackend(TorchBackend):
@@ -55,34 +61,46 @@ class TorchCompileBackend(TorchBackend):
         compiled = torch.compile(module, mode=mode)
         trial = np.zeros((1, spec.latent_dim) if spec.latent_dim is not None else (1, *spec.image_shape), np.float32)
         self.module = compiled  # what _forward calls
-        try:
-            with torch.inference_mode():
-                self._forward(torch.from_numpy(trial))
-        except torch._dynamo.exc.TorchDynamoException as exc:
-            raise _cannot_compile(exc) from None
+        with torch.inference_mode(), compile_errors_in_one_line():
+            self._forward(torch.from_numpy(trial))
         return compiled
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """TorchBackend.run; a failing recompile (a new input shape) is the same one line as at load."""
-        try:
+        with compile_errors_in_one_line():
             return super().run(batch)
-        except self._torch._dynamo.exc.TorchDynamoException as exc:
-            raise _cannot_compile(exc) from None
 
     def compute_fn(self, batch: np.ndarray) -> Callable[[], None] | None:
         """TorchBackend.compute_fn, with a failing recompile reported as at load."""
         compute = super().compute_fn(batch)
         if compute is None:
             return None
-        dynamo_error = self._torch._dynamo.exc.TorchDynamoException
 
         def guarded() -> None:
-            try:
+            with compile_errors_in_one_line():
                 compute()
-            except dynamo_error as exc:
-                raise _cannot_compile(exc) from None
 
         return guarded
+
+
+def is_compile_error(exc: BaseException) -> bool:
+    """Whether EXC is torch.compile failing (Dynamo or Inductor), by the module its class or a base comes from."""
+    return any(
+        cls.__module__ == name or cls.__module__.startswith(name + ".")
+        for cls in type(exc).__mro__
+        for name in COMPILER_MODULES
+    )
+
+
+@contextmanager
+def compile_errors_in_one_line() -> Iterator[None]:
+    """Turn a torch.compile failure into BackendUnavailable; any other exception passes through unchanged."""
+    try:
+        yield
+    except Exception as exc:
+        if not is_compile_error(exc):
+            raise
+        raise _cannot_compile(exc) from None
 
 
 def _cannot_compile(exc: BaseException) -> BackendUnavailable:
