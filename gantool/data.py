@@ -28,7 +28,7 @@ from PIL import Image, UnidentifiedImageError
 from gantool.errors import GantoolError, UsageError
 from gantool.files import atomic_write_bytes
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
 MNIST_SIDE = 28
 MNIST_BOX = 20  # MNIST digits fit a 20×20 box inside the 28×28 frame
 DIGITS_M_SEED = 2015  # fixes the A/B split and the patch positions: digits-m is one dataset, whatever --seed

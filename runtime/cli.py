@@ -75,7 +75,7 @@ def generate(
     full disk, the same command with --resume writes only what is missing.
     """
     from gantool.errors import GantoolError, Interrupted, UsageError
-    from gantool.files import DiskFull, check_output_path, sha256_file
+    from gantool.files import DiskFull, check_output_path
     from gantool.runtime.generator import Generator
     from gantool.runtime.interrupts import command_line
     from gantool.runtime.memory import batch_memory
@@ -105,9 +105,7 @@ def generate(
         gen = Generator.open(model, backend, device=device, precision=precision, batch_size=batch_size)
         typer.echo(f"backend: {gen.reason}", err=True)
         loaded = time.perf_counter() - loaded
-        artifact = gen.runner.artifact
-        settings = {"seed": seed, "model": str(artifact.resolve()) if artifact else str(model)}
-        settings |= {"sha256": sha256_file(artifact) if artifact else None, "precision": gen.precision}
+        settings = {"seed": seed, **gen.identity(model)}
 
         start = time.perf_counter()
         writer: Writer | None = None

@@ -27,6 +27,7 @@ from gantool.files import atomic_write_bytes
 from gantool.images import png_bytes
 
 OUTPUT_SUFFIX = ".png"
+MANIFEST = ".gantool-translate.json"  # in the output folder: what its images are a function of (for --resume)
 GLOB_CHARACTERS = frozenset("*?[")
 
 
@@ -89,22 +90,76 @@ def _sources_in(path: Path, excluded: Path | None) -> list[Source]:
     return [Source(file, file.relative_to(path).with_suffix(OUTPUT_SUFFIX)) for file in found]
 
 
-def read_image(path: Path, channels: int, size: tuple[int, int] | None) -> np.ndarray:
-    """Decode one file to uint8 H×W×``channels``, upright (EXIF orientation), resized to ``size`` (H, W) if given.
+@dataclass(frozen=True)
+class Decoding:
+    """How an image file becomes the network's input: by default exactly as CycleGAN's own ``test.py`` does it.
 
-    Modes are converted the way gantool's training data is (Pillow's ``convert``:
-    palette, grey, CMYK, RGBA → RGB or L; alpha dropped). Decoding errors propagate:
-    the caller reports the file by name.
+    pytorch-CycleGAN-and-pix2pix reads a photo with ``Image.open(path).convert('RGB')``
+    and resizes it to ``load_size``×``load_size`` (256 at test time) with Pillow's
+    bicubic filter from the full decode. gantool does the same, so that its translation
+    of a photo is the reference's, pixel for pixel (within 1 level: the reference
+    truncates to 8 bits, gantool rounds). The fields say where a user may ask for
+    something else:
+
+    - ``size``: (H, W) every image is resized to; None keeps each image's own size.
+    - ``round_to``: with ``size`` None, resize each image to its own size rounded to
+      a multiple of this (the reference's ``--preprocess none``); None pads instead.
+    - ``exif_orientation``: turn photos upright by their EXIF tag first. On by default,
+      a deliberate difference: the reference ignores the tag.
+    - ``reduced_jpeg``: let the JPEG decoder scale down by 1/2, 1/4 or 1/8 (Pillow's
+      ``draft``) when shrinking a lot. Faster on large photos, but not the full
+      decode's pixels, so never on by default.
     """
-    mode = "L" if channels == 1 else "RGB"
+
+    size: tuple[int, int] | None = None
+    round_to: int | None = None
+    exif_orientation: bool = True
+    reduced_jpeg: bool = False
+
+    def describe(self) -> str:
+        """``256×256``, ``each image's own size`` or ``each image's size rounded to a multiple of 4``, and options."""
+        if self.size is not None:
+            where = f"{self.size[0]}×{self.size[1]}"
+        elif self.round_to is not None:
+            where = f"each image's size rounded to a multiple of {self.round_to}"
+        else:
+            where = "each image's own size"
+        extras = [] if self.exif_orientation else ["EXIF orientation ignored"]
+        extras += ["reduced-scale JPEG decoding"] if self.reduced_jpeg else []
+        return where + "".join(f", {extra}" for extra in extras)
+
+
+def read_image(path: Path, channels: int, decoding: Decoding) -> np.ndarray:
+    """Decode one file to uint8 H×W×``channels`` as ``decoding`` says; decoding errors propagate.
+
+    Every mode goes through Pillow's ``convert('RGB')`` first, as the reference's
+    does: palettes are looked up, grey is repeated, alpha and transparency are
+    dropped, 16- and 32-bit values are clipped to 0–255. A one-channel model then
+    takes its luma (``convert('L')``). The caller reports a file that fails by name.
+    """
     with Image.open(path) as opened:
-        if size is not None:
-            opened.draft(mode, (size[1], size[0]))  # JPEG: decode at a reduced scale when shrinking a lot
-        image = ImageOps.exif_transpose(opened).convert(mode)
-        if size is not None and image.size != (size[1], size[0]):
-            image = image.resize((size[1], size[0]), Image.Resampling.BICUBIC)
+        if decoding.reduced_jpeg and decoding.size is not None:
+            opened.draft("RGB", (decoding.size[1], decoding.size[0]))  # JPEG only: a no-op for other formats
+        image = ImageOps.exif_transpose(opened) if decoding.exif_orientation else opened
+        image = image.convert("RGB")
+        if channels == 1:
+            image = image.convert("L")
+        target = _target_size(image.size, decoding)
+        if image.size != target:
+            image = image.resize(target, Image.Resampling.BICUBIC)  # from the full image: no reducing_gap
         pixels = np.asarray(image, dtype=np.uint8)
     return pixels.reshape(pixels.shape[0], pixels.shape[1], channels)
+
+
+def _target_size(size: tuple[int, int], decoding: Decoding) -> tuple[int, int]:
+    """Pillow's (width, height) to resize an image of ``size`` to (its own size when nothing asks otherwise)."""
+    if decoding.size is not None:
+        return decoding.size[1], decoding.size[0]
+    if decoding.round_to is None:
+        return size
+    base = decoding.round_to  # the reference's __make_power_2: Python's round (to even on .5), at least one base
+    width, height = size
+    return max(base, round(width / base) * base), max(base, round(height / base) * base)
 
 
 def write_png(path: Path, pixels: np.ndarray) -> None:

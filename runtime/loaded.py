@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from gantool.errors import GantoolError
+from gantool.files import sha256_file
 from gantool.runtime import registry
 from gantool.runtime.backends.base import Backend
 from gantool.spec import ModelSpec
@@ -97,6 +98,15 @@ class LoadedModel:
     def runner(self) -> Backend:
         """The loaded backend itself, for timing or custom batches."""
         return self._backend
+
+    def identity(self, model: Path) -> dict[str, str | None]:
+        """What outputs of this model are a function of (file, content hash, precision): a resume manifest's core."""
+        artifact = self._backend.artifact
+        return {
+            "model": str(artifact.resolve()) if artifact else str(model),
+            "sha256": sha256_file(artifact) if artifact else None,
+            "precision": self.precision,
+        }
 
     def __repr__(self) -> str:
         return (

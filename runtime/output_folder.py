@@ -74,6 +74,7 @@ class OutputFolder(contextlib.AbstractContextManager["OutputFolder"]):
         if self.manifest is None:
             return
         name, settings = self.manifest
+        settings = json.loads(json.dumps(settings))  # as it reads back: tuples become lists
         record = self.path / name
         if not record.is_file():
             if any(self.path.iterdir()):

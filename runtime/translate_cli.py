@@ -8,13 +8,14 @@ onnxruntime path never imports torch or onnx.
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gantool.runtime.cli import BACKEND_HELP, DEVICE_HELP, PRECISION_HELP
-from gantool.spec import MAX_IMAGE_SIDE
+from gantool.spec import MAX_IMAGE_SIDE, SIZE_MULTIPLE
 
 if TYPE_CHECKING:
     from gantool.spec import ModelSpec
@@ -79,6 +80,30 @@ def translate(
             help="Translate each image at its own size (padded by reflection to a multiple of 4, cropped back).",
         ),
     ] = False,
+    round_size: Annotated[
+        bool,
+        typer.Option(
+            "--round-size",
+            help="Resize each image to its own size rounded to a multiple of 4 (bicubic) and write it at that size, "
+            "as pytorch-CycleGAN-and-pix2pix's --preprocess none does.",
+        ),
+    ] = False,
+    exif: Annotated[
+        bool,
+        typer.Option(
+            "--exif/--no-exif",
+            help="Turn photos upright by their EXIF orientation tag first; --no-exif ignores the tag, as "
+            "pytorch-CycleGAN-and-pix2pix does.",
+        ),
+    ] = True,
+    reduced_jpeg: Annotated[
+        bool,
+        typer.Option(
+            "--reduced-jpeg",
+            help="Decode JPEGs at 1/2, 1/4 or 1/8 scale when shrinking them that much (faster on large photos; the "
+            "pixels differ from a full decode's, see the README).",
+        ),
+    ] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Replace an existing output folder (only once the new one is complete).")
     ] = False,
@@ -93,10 +118,13 @@ def translate(
 ) -> None:
     """Translate images with a CycleGAN generator: one PNG per input, written under the input's name.
 
-    Sizes: by default every image is resized to the model's native size (as
-    CycleGAN's own test script does) and written at that size; --size S uses
-    S×S instead; --keep-size keeps each image's size. Grey, palette and RGBA
-    images are converted to the model's channels (alpha is dropped).
+    By default each image is read as CycleGAN's own test script reads it
+    (Pillow's convert('RGB'), a bicubic resize of the full decode to the model's
+    native size), so the outputs are its pixels; the one deliberate difference
+    is the EXIF orientation, applied unless --no-exif. --size S resizes to S×S
+    instead, --keep-size keeps each image's size, --round-size rounds it to a
+    multiple of 4. Grey, palette and RGBA images are converted to the model's
+    channels (alpha is dropped).
 
     A file that cannot be read is reported and skipped; every other image is
     still written, and the command then exits with status 1. Each output is
@@ -106,7 +134,7 @@ def translate(
     from gantool.artifacts import DIRECTIONS
     from gantool.errors import GantoolError, Interrupted, UsageError
     from gantool.files import DiskFull, check_output_path
-    from gantool.runtime.image_io import collect_inputs
+    from gantool.runtime.image_io import MANIFEST, Decoding, collect_inputs
     from gantool.runtime.interrupts import command_line
     from gantool.runtime.memory import batch_memory
     from gantool.runtime.output_folder import OutputFolder
@@ -120,8 +148,12 @@ def translate(
     check_precision(precision, "--precision")
     if direction is not None and direction not in DIRECTIONS:
         raise UsageError(f"--direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
-    if size is not None and keep_size:
-        raise UsageError("--size and --keep-size exclude each other: pick one")
+    chosen = {"--size": size is not None, "--keep-size": keep_size, "--round-size": round_size}
+    sizing = [flag for flag, on in chosen.items() if on]
+    if len(sizing) > 1:
+        raise UsageError(f"{' and '.join(sizing)} exclude each other: pick one")
+    if reduced_jpeg and (keep_size or round_size):
+        raise UsageError("--reduced-jpeg only helps when images are shrunk: it needs the native size or --size")
     if size is not None:
         check_size(size)
     if resume and force:
@@ -134,6 +166,7 @@ def translate(
     sources = collect_inputs(inputs, exclude=out)
     options = {"--out": out, "--direction": direction, "--backend": backend, "--device": device}
     options |= {"--precision": precision, "--batch-size": batch_size, "--size": size, "--keep-size": keep_size}
+    options |= {"--round-size": round_size, "--no-exif": not exif, "--reduced-jpeg": reduced_jpeg}
     again = command_line("translate", [str(model), *map(str, inputs)], options | {"--resume": True})
 
     with batch_memory(batch_size):
@@ -143,12 +176,14 @@ def translate(
         )
         loaded = time.perf_counter() - loaded
         spec = translator.spec
-        target = None if keep_size else (size, size) if size is not None else (spec.height, spec.width)
-        where = "each image's own size" if target is None else f"{target[0]}×{target[1]}"
-        typer.echo(f"backend: {translator.reason}; {_label(spec)} at {where}", err=True)
+        own_size = keep_size or round_size
+        target = None if own_size else (size, size) if size is not None else (spec.height, spec.width)
+        decoding = Decoding(target, SIZE_MULTIPLE if round_size else None, exif, reduced_jpeg)
+        typer.echo(f"backend: {translator.reason}; {_label(spec)} at {decoding.describe()}", err=True)
 
         written = [0]  # counted as files land (writer threads), so an interrupted run still knows
-        folder = OutputFolder(out, force=force, resume=resume)
+        settings = {**translator.identity(model), "direction": spec.direction, "decoding": asdict(decoding)}
+        folder = OutputFolder(out, force=force, resume=resume, manifest=(MANIFEST, settings))
         with StopSignals(repeat_stops_now=True) as stop:
             try:
                 with folder, Progress(len(sources), "translating") as bar:
@@ -164,7 +199,7 @@ def translate(
                         bar.advance(1)  # done with, if not written: the bar still ends full
 
                     outcome = translate_files(
-                        translator, todo, folder.root, size=target, batch_size=batch_size,
+                        translator, todo, folder.root, decoding=decoding, batch_size=batch_size,
                         on_written=on_written, on_skipped=skipped, stop=lambda: stop.requested,
                     )  # fmt: skip
                     if outcome.stopped:

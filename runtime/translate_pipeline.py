@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import UnidentifiedImageError
 
-from gantool.runtime.image_io import Source, read_image, write_png
+from gantool.runtime.image_io import Decoding, Source, read_image, write_png
 from gantool.runtime.translator import Translator
 
 
@@ -40,7 +40,7 @@ class Prepared:
     """One decoded input, ready for the network."""
 
     source: Source
-    height: int  # the output's size: the image's own, or the --size it was resized to
+    height: int  # the output's size: the size it was decoded at (its own, --size, or rounded)
     width: int
     pixels: np.ndarray  # float32 C×H'×W', padded to padded_size(height, width)
 
@@ -72,14 +72,14 @@ def translate_files(
     sources: list[Source],
     folder: Path,
     *,
-    size: tuple[int, int] | None,
+    decoding: Decoding,
     batch_size: int,
     on_written: Callable[[int], None] | None = None,
     on_skipped: Callable[[Skipped], None] | None = None,
     stop: Callable[[], bool] | None = None,
     workers: int | None = None,
 ) -> Outcome:
-    """Translate ``sources`` into ``folder`` (each at ``folder / source.output``); ``size`` (H, W) or None: keep.
+    """Translate ``sources`` into ``folder`` (each at ``folder / source.output``), decoded as ``decoding`` says.
 
     ``on_written(k)`` is called from writer threads as files land; ``stop()``, polled between inputs, ends
     the run early (``Outcome.stopped``) after writing what was computed.
@@ -99,7 +99,7 @@ def translate_files(
 
     def refill() -> None:
         while len(reads) < prefetch and (source := next(upcoming, None)) is not None:
-            reads.append(readers.submit(_read, translator, source, size))
+            reads.append(readers.submit(_read, translator, source, decoding))
 
     def run(key: tuple[int, ...]) -> None:
         batch = groups.pop(key)
@@ -139,10 +139,10 @@ def translate_files(
     return outcome
 
 
-def _read(translator: Translator, source: Source, size: tuple[int, int] | None) -> Prepared | Skipped:
+def _read(translator: Translator, source: Source, decoding: Decoding) -> Prepared | Skipped:
     """Decode and prepare one input on a reader thread; a file that will not decode becomes Skipped."""
     try:
-        pixels = read_image(source.path, translator.spec.channels, size)
+        pixels = read_image(source.path, translator.spec.channels, decoding)
     except Exception as exc:  # noqa: BLE001 -- image decoders raise many types on bad files; report, go on
         return Skipped(source, _reason(exc))
     height, width = pixels.shape[:2]

@@ -82,17 +82,17 @@ def tiny_checkpoint(tmp_path: Path) -> Path:
     return make_checkpoint(tmp_path / "run")
 
 
-@pytest.fixture
-def cli():
+def run_cli(*args: str | Path) -> Result:
     """Run ``gantool ARGS...`` in-process; the result has .exit_code, .stdout and .stderr."""
     from gantool.cli import app
 
-    runner = CliRunner()
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
 
-    def invoke(*args: str | Path) -> Result:
-        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
-    return invoke
+@pytest.fixture
+def cli():
+    """``run_cli`` as a fixture: ``cli("train", "gan", ...)``."""
+    return run_cli
 
 
 class NotInstalledBackend(Backend):

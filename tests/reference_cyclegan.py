@@ -9,11 +9,18 @@ convolutions, reflection padding in the blocks and optional dropout between a
 block's two convolutions. Its state dict has the same keys and shapes as a
 ``latest_net_G_A.pth``, so the importer is tested against the real layout
 without downloading a file. Deliberately independent of gantool.models.
+
+Below it, the reference's test-time pipeline (``test.py``'s input transform and
+``tensor2im``), so gantool's translations can be compared with its pixels.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 
@@ -98,3 +105,39 @@ def reference_generator(ngf: int = 8, n_blocks: int = 2, seed: int = 0, **kwargs
 def instance_norms(net: nn.Module) -> dict[str, int]:
     """InstanceNorm layers by module name, with their widths: where PyTorch < 0.4 files carry running statistics."""
     return {name: layer.num_features for name, layer in net.named_modules() if isinstance(layer, nn.InstanceNorm2d)}
+
+
+# ---- test.py's input and output, written from the reference's documented defaults -------------------------------
+# test.py sets load_size = crop_size = 256, no_flip, serial batches of 1, and reads each photo as SingleDataset does:
+# Image.open(path).convert('RGB'), then get_transform: transforms.Resize([load_size, load_size], BICUBIC) (on a Pillow
+# image torchvision calls img.resize((w, h), Image.BICUBIC)), a crop of crop_size that is the identity at 256,
+# ToTensor (÷255) and Normalize(0.5, 0.5). With --preprocess none it instead resizes to the image's own size rounded
+# to a multiple of 4 (__make_power_2, Python's round). util.tensor2im brings the output back to 8 bits by truncation.
+
+
+def reference_input(path: Path, load_size: int | None = 256) -> torch.Tensor:
+    """One photo → 1×3×H×W in [-1, 1] as test.py feeds it (``load_size`` None: ``--preprocess none``)."""
+    image = Image.open(path).convert("RGB")
+    if load_size is not None:
+        image = image.resize((load_size, load_size), Image.BICUBIC)
+    else:
+        width, height = image.size
+        rounded = (int(round(width / 4) * 4), int(round(height / 4) * 4))
+        if rounded != image.size:
+            image = image.resize(rounded, Image.BICUBIC)
+    tensor = torch.from_numpy(np.array(image, np.uint8, copy=True)).permute(2, 0, 1).float().div(255)  # ToTensor
+    return ((tensor - 0.5) / 0.5)[None]  # Normalize((0.5,)*3, (0.5,)*3)
+
+
+def tensor2im(output: torch.Tensor) -> np.ndarray:
+    """util.tensor2im: the first image of a batch → uint8 H×W×3 (grey tiled to 3), truncated, not rounded."""
+    image = output[0].cpu().float().numpy()
+    if image.shape[0] == 1:
+        image = np.tile(image, (3, 1, 1))
+    return ((np.transpose(image, (1, 2, 0)) + 1) / 2.0 * 255.0).astype(np.uint8)
+
+
+def reference_translation(net: nn.Module, path: Path, load_size: int | None = 256) -> np.ndarray:
+    """What test.py writes for ``path``: uint8 H×W×3, the pixels of its ``<name>_fake.png``."""
+    with torch.no_grad():
+        return tensor2im(net(reference_input(path, load_size)))

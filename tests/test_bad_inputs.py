@@ -425,6 +425,16 @@ CASES: dict[str, tuple[tuple[str, ...], Prepare, int]] = {
         nothing,
         2,
     ),
+    "translate --keep-size with --round-size": (
+        (*TRANSLATE, "{ws}/cyc", "{ws}/images", *OUT, "--keep-size", "--round-size"),
+        nothing,
+        2,
+    ),
+    "translate --reduced-jpeg at each image's size": (
+        (*TRANSLATE, "{ws}/cyc", "{ws}/images", *OUT, "--round-size", "--reduced-jpeg"),
+        nothing,
+        2,
+    ),
     "translate --batch-size 0": ((*TRANSLATE, "{ws}/cyc", "{ws}/images", *OUT, "-b", "0"), nothing, 2),
     "translate --direction unknown": ((*TRANSLATE, "{ws}/cyc", "{ws}/images", *OUT, "--direction", "up"), nothing, 2),
     "translate --out is a file": ((*TRANSLATE, "{ws}/cyc", "{ws}/images", "--out", "{ws}/report.json"), nothing, 2),

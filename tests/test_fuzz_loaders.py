@@ -31,7 +31,7 @@ from gantool.data import load_image_folder, read_idx_images
 from gantool.engines import EngineInfo, MachineFacts, profile_for
 from gantool.errors import ArtifactError, GantoolError
 from gantool.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
-from gantool.runtime.image_io import read_image
+from gantool.runtime.image_io import Decoding, read_image
 from gantool.runtime.onnx_file import has_external_data, read_metadata
 from gantool.spec import ModelSpec
 from gantool.training.state import load_train_state, save_train_state
@@ -223,7 +223,7 @@ def test_image_loaders_return_pixels_or_refuse(genuine: dict[str, Any], tmp_path
     loaded = returns_or_refuses(load_image_folder, folder, 8, None)
     assert loaded is None or loaded[0].shape[1:3] == (8, 8)
     try:  # translate reports every Exception from read_image as a skipped file, by name
-        pixels = read_image(path, 3, (8, 8))
+        pixels = read_image(path, 3, Decoding((8, 8)))
     except Exception:  # noqa: BLE001 -- what matters: an Exception (not a hang, not a BaseException)
         return
     assert pixels.shape == (8, 8, 3)

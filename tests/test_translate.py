@@ -17,7 +17,7 @@ from gantool.artifacts import checkpoint_in
 from gantool.errors import GantoolError, UsageError
 from gantool.export.onnx_export import export_checkpoint
 from gantool.runtime import registry
-from gantool.runtime.image_io import collect_inputs
+from gantool.runtime.image_io import MANIFEST, collect_inputs
 from gantool.runtime.translator import Translator, padded_size
 
 RNG = np.random.default_rng(0)
@@ -159,7 +159,7 @@ def test_the_batch_size_does_not_change_the_files(cli, run: Path, tmp_path: Path
         out = tmp_path / f"b{batch}"
         flags = ["--keep-size", "--batch-size", batch, "--backend", backend]
         assert cli("translate", run, tmp_path / "in", "--out", out, *flags).exit_code == 0
-        files[batch] = {p.name: p.read_bytes() for p in out.iterdir()}
+        files[batch] = {p.name: p.read_bytes() for p in out.glob("*.png")}  # beside them: the resume manifest
     assert len(files["1"]) == 6 and files["1"] == files["4"]
 
 
@@ -170,7 +170,7 @@ def test_an_unreadable_file_is_named_and_skipped_and_the_rest_written(cli, run: 
     out = tmp_path / "out"
     result = cli("translate", run, tmp_path / "in", "--out", out)
     assert result.exit_code == 1
-    assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png"]
+    assert sorted(p.name for p in out.glob("*.png")) == ["a.png", "c.png"]
     lines = result.stderr.strip().splitlines()
     assert any(line.startswith("skipped ") and "b.png" in line for line in lines)
     assert lines[-1].startswith("error: 1 of 3 inputs could not be read") and lines[-1].endswith("b.png")
@@ -188,7 +188,7 @@ def test_an_existing_output_is_refused_untouched_and_force_replaces(cli, run: Pa
     assert result.exit_code == 2 and "already exists" in _one_error_line(result)
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
     assert cli("translate", run, tmp_path / "in.png", "--out", out, "--force").exit_code == 0
-    assert [p.name for p in out.iterdir()] == ["in.png"]
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "in.png"]  # keep.txt replaced
 
 
 def test_a_gan_and_a_translator_each_point_to_their_command(cli, run: Path, tmp_path: Path) -> None:
