@@ -20,7 +20,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Build a wheel from a copy of the source tree (the checkout stays clean)."""
     source = tmp_path_factory.mktemp("src") / "gantool"
     shutil.copytree(
-        REPO, source, ignore=shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__", "runs")
+        REPO,
+        source,
+        ignore=shutil.ignore_patterns(".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", "runs"),
     )
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
