@@ -76,10 +76,11 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     folder = tmp_path_factory.mktemp("photos")
     cases = [("odd", suffix, mode) for suffix, mode in FILES]
     cases += [(label, suffix, "RGB") for label in SIZES if label != "odd" for suffix in ("png", "jpg", "webp")]
+    images = {label: photo(*size) for label, size in SIZES.items()}
     files = []
     for label, suffix, mode in cases:
         name = f"{label}-{mode.replace(';', '').replace('+', '-')}-{suffix}.{suffix}"
-        files.append(save_as(photo(*SIZES[label]), folder / name, mode))
+        files.append(save_as(images[label], folder / name, mode))
     return files
 
 
