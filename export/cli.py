@@ -72,6 +72,17 @@ def export(
         Path | None,
         typer.Option(help="With --trt: TensorRT timing cache file, read if it exists and updated after the build."),
     ] = None,
+    quality_check: Annotated[
+        int | None,
+        typer.Option(
+            "--quality-check",
+            min=2,
+            metavar="N",
+            help="Then compare N samples (translators: the test split) of each new file with PyTorch FP32, as "
+            "gantool eval --backends does; fail the export, removing the new files, if one is measurably worse.",
+            show_default=False,
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the results as a JSON list.")] = False,
 ) -> None:
     """Export generators to FP32 and FP16 ONNX, each checked against PyTorch; --trt builds FP16 TensorRT engines.
@@ -113,6 +124,8 @@ def export(
     onnx_source = model if trt and model.is_file() and is_onnx(model) else None
     checkpoints = [] if onnx_source is not None else _checkpoints(model)
     out_dir = out if out is not None else (onnx_source or checkpoints[0]).parent
+    if quality_check is not None:
+        _check_quality_checkable(onnx_source, checkpoints, out_dir)
     engines: list[EngineResult] = []
     if request is None:
         results = export_checkpoints(checkpoints, out_dir, opset=opset, force=force, log=_progress)
@@ -122,6 +135,32 @@ def export(
         jobs = plan_engines(checkpoints, onnx_source, out_dir, request, force)  # refusals before TensorRT loads
         results, engines = build_engines(jobs, out_dir, request, opset=opset, force=force, log=_progress)
     _report(results, engines, trt, json_output)
+    if quality_check is not None:
+        _quality_check(model, quality_check, results, engines)
+
+
+def _check_quality_checkable(onnx_source: Path | None, checkpoints: list[Path], out_dir: Path) -> None:
+    """--quality-check reads the new files the way gantool eval does, beside their checkpoints: refuse otherwise."""
+    if onnx_source is not None:
+        raise UsageError("--quality-check needs the checkpoint to compare with: export from a run dir or checkpoint")
+    if any(checkpoint.parent.resolve() != out_dir.resolve() for checkpoint in checkpoints):
+        raise UsageError("--quality-check reads the new files beside their checkpoints: leave out --out")
+
+
+def _quality_check(model: Path, n: int, results: list[ExportResult], engines: list[EngineResult]) -> None:
+    """Run the check on the files just written; on a measurable loss remove them and fail (exit 1)."""
+    from gantool.benchmarks.quality.check import quality_check
+    from gantool.engines import sidecar_path
+    from gantool.errors import GantoolError
+
+    failures = quality_check(model, n, engines=bool(engines), echo=_progress)
+    if not failures:
+        _progress("quality check: no measurable loss in any exported file")
+        return
+    written = [result.path for result in results] + [path for e in engines for path in (e.path, sidecar_path(e.path))]
+    for path in written:
+        path.unlink(missing_ok=True)
+    raise GantoolError(f"quality check failed, removed the {len(written)} new files: {'; '.join(failures)}")
 
 
 def _trt_request(

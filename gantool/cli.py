@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from gantool import __version__
 from gantool.benchmarks.cli import bench
+from gantool.benchmarks.quality.cli import eval_command
 from gantool.errors import GantoolError
 from gantool.export.cli import export
 from gantool.runtime.cli import generate
@@ -88,6 +89,7 @@ app.command()(export)
 app.command()(generate)
 app.command()(translate)
 app.command()(bench)
+app.command("eval")(eval_command)
 app.command()(doctor)
 
 

@@ -32,6 +32,8 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 MNIST_SIDE = 28
 MNIST_BOX = 20  # MNIST digits fit a 20×20 box inside the 28×28 frame
 DIGITS_M_SEED = 2015  # fixes the A/B split and the patch positions: digits-m is one dataset, whatever --seed
+DIGITS_TEST_SEED = 1998  # fixes the held-out test digits (the year of LeCun et al.'s MNIST paper)
+DIGITS_TEST_SHARE = 0.2  # of the 1,797 digits held out: the digits extractor's test set and digits-m's testA/testB
 DIGITS_M_PATCH = 40  # side, in photo pixels, of the patch behind each B digit (resized to the digit's size)
 UNPAIRED_FOLDERS = ("trainA", "trainB")
 MAX_IDX_BYTES = 1 << 30  # pixels an IDX file may hold: MNIST's are 47 MB, EMNIST's largest 547 MB
@@ -233,11 +235,48 @@ def blend_over_photos(digits: np.ndarray, seed: int) -> np.ndarray:
     return out
 
 
-def load_digits_m(size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The digits-m pair at ``size``: (A, B) as uint8 N×size×size×3, A plain digits, B digits over photo patches."""
+def digits_labels() -> np.ndarray:
+    """The class (0..9) of each of scikit-learn's 1,797 digits, in ``load_digits_mnist_style``'s order."""
+    from sklearn.datasets import load_digits
+
+    return np.asarray(load_digits().target, dtype=np.int64)
+
+
+def digits_test_split(count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted indices of the training and the held-out test digits among ``count``: a fixed seeded 80/20 split.
+
+    The digits extractor learns only the training digits, and digits-m's
+    test split is built from the test digits, so every quality figure on
+    digits-m reads images that neither the classifier nor the CycleGAN saw.
+    """
+    order = np.random.default_rng(DIGITS_TEST_SEED).permutation(count)
+    test = round(count * DIGITS_TEST_SHARE)
+    return np.sort(order[test:]), np.sort(order[:test])
+
+
+def digits_m_indices(count: int, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """Indices (into the digits) of domain A's and domain B's images of one split: ``train``, ``test`` or ``all``."""
+    a_index, b_index = digits_m_split(count)
+    if split == "all":
+        return a_index, b_index
+    if split not in ("train", "test"):
+        raise ValueError(f"digits-m split must be train, test or all, got {split!r}")
+    keep = digits_test_split(count)[0 if split == "train" else 1]
+    return a_index[np.isin(a_index, keep)], b_index[np.isin(b_index, keep)]
+
+
+def load_digits_m(size: int, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """The digits-m pair at ``size``: (A, B) as uint8 N×size×size×3, A plain digits, B digits over photo patches.
+
+    ``split`` is ``train`` (what ``gantool train cyclegan`` learns), ``test``
+    (the held-out digits, for ``gantool eval``) or ``all``. Each B image is the
+    same in every split: the patches are cut for all of B, then selected.
+    """
     digits = load_digits_mnist_style()
-    a_index, b_index = digits_m_split(len(digits))
-    return digits_as_rgb(digits[a_index], size), blend_over_photos(digits_as_rgb(digits[b_index], size), DIGITS_M_SEED)
+    b_all = digits_m_split(len(digits))[1]
+    a_index, b_index = digits_m_indices(len(digits), split)
+    b_pixels = blend_over_photos(digits_as_rgb(digits[b_all], size), DIGITS_M_SEED)
+    return digits_as_rgb(digits[a_index], size), b_pixels[np.searchsorted(b_all, b_index)]
 
 
 def load_unpaired_folder(root: Path, size: int) -> tuple[np.ndarray, np.ndarray, list[str]]:

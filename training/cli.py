@@ -64,6 +64,24 @@ SaveEveryOption = Annotated[
     ),
 ]
 KeepOption = Annotated[int, typer.Option(min=1, help="Periodic checkpoints (--save-every) to keep, newest first.")]
+EvalEveryOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Every N epochs (and after the last) log KID, FID and the digit classifier's figures to metrics.jsonl, "
+        "as gantool eval measures them.",
+        show_default=False,
+    ),
+]
+EvalSamplesOption = Annotated[int, typer.Option(min=10, help="With --eval-every, GAN: samples per evaluation.")]
+TensorBoardOption = Annotated[
+    bool,
+    typer.Option(
+        "--tensorboard",
+        help="Also write losses, D(x), D(G(z)), --eval-every's figures and the sample grids as TensorBoard events "
+        "in RUN/tensorboard (needs the tensorboard extra).",
+    ),
+]
 
 DEFAULT_ARCH, DEFAULT_LOSS = Arch(DEFAULTS.arch), Loss(DEFAULTS.loss)
 
@@ -137,6 +155,9 @@ def gan(
     ] = DEFAULTS.seed,
     save_every: SaveEveryOption = None,
     keep: KeepOption = DEFAULTS.keep,
+    eval_every: EvalEveryOption = None,
+    eval_samples: EvalSamplesOption = 500,
+    tensorboard: TensorBoardOption = False,
     device: DeviceOption = Device.auto,
     resume: ResumeOption = False,
     force: ForceOption = False,
@@ -150,6 +171,7 @@ def gan(
     """
     from gantool.training.checkpoints import load_resume_state
     from gantool.training.gan import train_gan
+    from gantool.training.observers import make_observers
     from gantool.training.run_dir import check_run_dir
 
     check_run_dir(out, resume, force)
@@ -168,9 +190,13 @@ def gan(
             raise UsageError(f"{out} has already trained {state['epoch']} epochs: pass a larger --epochs")
     if cfg.dataset not in BUILTIN_DATASETS:
         cfg.dataset = str(Path(cfg.dataset).resolve())  # a resumed run finds its folder from anywhere
+    observers = make_observers(
+        out, eval_every=eval_every, eval_samples=eval_samples, tensorboard=tensorboard, state=state,
+        last_epoch=cfg.epochs, seed=cfg.seed,
+    )  # fmt: skip
     last = train_gan(
         cfg, out, data_dir=data_dir, download=download, device=device.value, force=force, state=state,
-        resume_command=resume_command("gan", out),
+        resume_command=resume_command("gan", out), observers=observers,
     )  # fmt: skip
     typer.echo(
         f"trained {last['epoch']}/{cfg.epochs} epochs ({last['steps']} generator steps): "
@@ -227,6 +253,15 @@ def cyclegan(
     lambda_cycle: Annotated[
         float, typer.Option(min=0, help="Weight of the cycle losses |G_B(G_A(a)) − a| and |G_A(G_B(b)) − b|.")
     ] = CYCLE_DEFAULTS.lambda_cycle,
+    lambda_cycle_b: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="Weight of the B→A→B cycle alone (the reference's --lambda_B; default: --lambda-cycle). Lower it "
+            "when B holds detail A cannot (colour, background) that B→A would otherwise hide in its output.",
+            show_default=False,
+        ),
+    ] = None,
     lambda_identity: Annotated[
         float, typer.Option(min=0, help="Identity loss weight, as a fraction of --lambda-cycle (0: off).")
     ] = CYCLE_DEFAULTS.lambda_identity,
@@ -238,6 +273,8 @@ def cyclegan(
     ] = CYCLE_DEFAULTS.seed,
     save_every: SaveEveryOption = None,
     keep: KeepOption = CYCLE_DEFAULTS.keep,
+    eval_every: EvalEveryOption = None,
+    tensorboard: TensorBoardOption = False,
     device: DeviceOption = Device.auto,
     resume: ResumeOption = False,
     force: ForceOption = False,
@@ -254,12 +291,14 @@ def cyclegan(
     """
     from gantool.training.checkpoints import load_resume_state
     from gantool.training.cyclegan import train_cyclegan
+    from gantool.training.observers import make_observers
     from gantool.training.run_dir import check_run_dir
 
     check_run_dir(out, resume, force)
     sized = {"size": size, "blocks": blocks, "ngf": ngf, "ndf": ndf, "epochs": epochs, "epochs_decay": epochs_decay}
     cfg = cyclegan_config(
-        dataset, **sized, batch_size=batch_size, lr=lr, lambda_cycle=lambda_cycle, lambda_identity=lambda_identity,
+        dataset, **sized, batch_size=batch_size, lr=lr, lambda_cycle=lambda_cycle, lambda_cycle_b=lambda_cycle_b,
+        lambda_identity=lambda_identity,
         pool_size=pool_size, seed=seed, save_every=save_every, keep=keep,
     )  # fmt: skip
     state = None
@@ -274,9 +313,14 @@ def cyclegan(
             )
     if cfg.dataset != DIGITS_M:
         cfg.dataset = str(Path(cfg.dataset).resolve())  # a resumed run finds its folder from anywhere
+    observers = make_observers(
+        out, eval_every=eval_every, eval_samples=0, tensorboard=tensorboard, state=state,
+        last_epoch=cfg.total_epochs, seed=cfg.seed,
+    )  # fmt: skip
     last = train_cyclegan(
-        cfg, out, device=device.value, force=force, state=state, resume_command=resume_command("cyclegan", out)
-    )
+        cfg, out, device=device.value, force=force, state=state, resume_command=resume_command("cyclegan", out),
+        observers=observers,
+    )  # fmt: skip
     typer.echo(
         f"trained {last['epoch']}/{cfg.total_epochs} epochs ({last['steps']} steps): "
         f"cycle A {last['loss_cycle_A']:.3f} B {last['loss_cycle_B']:.3f}  "

@@ -103,6 +103,7 @@ class CycleGanConfig:
     batch_size: int = CYCLEGAN_DEFAULTS[DIGITS_M]["batch_size"]
     lr: float = DEFAULT_LR
     lambda_cycle: float = 10.0
+    lambda_cycle_b: float | None = None  # the B→A→B cycle's weight (the reference's lambda_B); None: lambda_cycle
     lambda_identity: float = 0.5
     pool_size: int = 50
     seed: int = 0
@@ -112,6 +113,11 @@ class CycleGanConfig:
     @property
     def total_epochs(self) -> int:
         return self.epochs + self.epochs_decay
+
+    @property
+    def lambda_b(self) -> float:
+        """Weight of the B→A→B cycle (and, as in the reference, of G_A's identity loss on B)."""
+        return self.lambda_cycle if self.lambda_cycle_b is None else self.lambda_cycle_b
 
     def arch_params(self) -> dict[str, Any]:
         """The translators' spec arch_params (the discriminator width stays in provenance)."""

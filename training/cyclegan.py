@@ -42,11 +42,13 @@ from gantool.training.state import restore_rng_states, rng_states
 from gantool.training.unpaired import UnpairedBatches, load_unpaired
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
     import numpy as np
     import torch
     from torch import nn
+
+    from gantool.training.observers import EpochObserver
 
 ADAM_BETAS = (0.5, 0.999)
 LOSSES = ("loss_G_A", "loss_G_B", "loss_cycle_A", "loss_cycle_B", "loss_idt_A", "loss_idt_B", "loss_D_A", "loss_D_B")
@@ -121,9 +123,9 @@ class CycleGanTrainer:
         self.disc_b.requires_grad_(False)
         loss_g_a, loss_g_b = _lsgan(self.disc_b(fake_b), 1.0), _lsgan(self.disc_a(fake_a), 1.0)
         loss_cycle_a = F.l1_loss(self.gen_b2a(fake_b), real_a) * cfg.lambda_cycle
-        loss_cycle_b = F.l1_loss(self.gen_a2b(fake_a), real_b) * cfg.lambda_cycle
-        if cfg.lambda_identity > 0:
-            loss_idt_a = F.l1_loss(self.gen_a2b(real_b), real_b) * cfg.lambda_cycle * cfg.lambda_identity
+        loss_cycle_b = F.l1_loss(self.gen_a2b(fake_a), real_b) * cfg.lambda_b
+        if cfg.lambda_identity > 0:  # weighted as the reference does: G_A's by lambda_B, G_B's by lambda_A
+            loss_idt_a = F.l1_loss(self.gen_a2b(real_b), real_b) * cfg.lambda_b * cfg.lambda_identity
             loss_idt_b = F.l1_loss(self.gen_b2a(real_a), real_a) * cfg.lambda_cycle * cfg.lambda_identity
         else:
             loss_idt_a = loss_idt_b = torch.zeros((), device=self.device)
@@ -189,7 +191,7 @@ class CycleGanTrainer:
         provenance = {
             "gantool_version": __version__, "trained_by": "gantool train cyclegan", "dataset": self.dataset_name,
             "epochs": epoch, "steps": self.steps, "seed": cfg.seed, "batch_size": cfg.batch_size, "lr": cfg.lr,
-            "lambda_cycle": cfg.lambda_cycle, "lambda_identity": cfg.lambda_identity, "pool_size": cfg.pool_size,
+            "lambda_cycle": cfg.lambda_cycle, "lambda_cycle_b": cfg.lambda_b, "lambda_identity": cfg.lambda_identity, "pool_size": cfg.pool_size,
             "ndf": cfg.ndf, "torch_version": torch.__version__,
             "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }  # fmt: skip
@@ -239,8 +241,9 @@ def _discriminator_loss(discriminator: nn.Module, real: torch.Tensor, fake: torc
 
 
 def train_cyclegan(
-    cfg: CycleGanConfig, run_dir: Path, *, device: str, force: bool, state: dict[str, Any] | None, resume_command: str
-) -> dict[str, Any]:
+    cfg: CycleGanConfig, run_dir: Path, *, device: str, force: bool, state: dict[str, Any] | None, resume_command: str,
+    observers: Sequence[EpochObserver] = (),
+) -> dict[str, Any]:  # fmt: skip
     """Load both domains, build or restore the trainer, then train to ``cfg.total_epochs``; returns the last metrics.
 
     Everything that can refuse the job (device, data, batch size, state)
@@ -254,4 +257,4 @@ def train_cyclegan(
     options = {"command": "gantool train cyclegan", **asdict(cfg), "device": str(where)}
     options |= {"images_a": len(a), "images_b": len(b), "domains": list(domains)}
     saving = Saving(cfg.save_every, cfg.keep, resume_command)
-    return start_training(trainer, run_dir, state, force, options, cfg.total_epochs, saving)
+    return start_training(trainer, run_dir, state, force, options, cfg.total_epochs, saving, observers)

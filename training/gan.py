@@ -39,11 +39,13 @@ from gantool.training.run_dir import sample_grid_path, write_sample_grid
 from gantool.training.state import restore_rng_states, rng_states
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
     import numpy as np
     import torch
     from torch import nn
+
+    from gantool.training.observers import EpochObserver
 
 GRID_SAMPLES = 64  # the grid shows samples 0..63 of --seed, as `gantool generate --seed` numbers them
 ADAM_BETAS = (0.5, 0.999)  # DCGAN's momentum, which keeps the two players from oscillating
@@ -263,7 +265,7 @@ def gan_spec(cfg: GanConfig, pixels: np.ndarray) -> ModelSpec:
 
 def train_gan(
     cfg: GanConfig, run_dir: Path, *, data_dir: Path, download: bool, device: str, force: bool,
-    state: dict[str, Any] | None, resume_command: str,
+    state: dict[str, Any] | None, resume_command: str, observers: Sequence[EpochObserver] = (),
 ) -> dict[str, Any]:  # fmt: skip
     """Load the data, build or restore the trainer, then train to ``cfg.epochs``; returns the last metrics.
 
@@ -290,4 +292,4 @@ def train_gan(
     options = {"command": "gantool train gan", **asdict(cfg), "data_dir": str(data_dir), "download": download}
     options |= {"device": str(where), "images": len(pixels)}
     saving = Saving(cfg.save_every, cfg.keep, resume_command)
-    return start_training(trainer, run_dir, state, force, options, cfg.epochs, saving)
+    return start_training(trainer, run_dir, state, force, options, cfg.epochs, saving, observers)

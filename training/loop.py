@@ -9,7 +9,7 @@ exactly what the uninterrupted run would have done: on the CPU, bit for bit.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -20,6 +20,7 @@ from gantool.artifacts import TRAIN_STATE_FILE
 from gantool.errors import ArtifactError, GantoolError, Interrupted, UsageError
 from gantool.signals import StopSignals
 from gantool.training.checkpoints import save_point
+from gantool.training.observers import EpochObserver
 from gantool.training.progress import TrainProgress, format_metrics
 from gantool.training.run_dir import MetricsLog, clear_run_outputs, write_run_options
 
@@ -140,10 +141,19 @@ class Saving:
         return self.every is not None and global_step % self.every == 0
 
 
-def run_training(trainer: StepTrainer, run_dir: Path, epochs: int, start: Position, saving: Saving) -> dict[str, Any]:
+def run_training(
+    trainer: StepTrainer,
+    run_dir: Path,
+    epochs: int,
+    start: Position,
+    saving: Saving,
+    observers: Sequence[EpochObserver] = (),
+) -> dict[str, Any]:
     """Train from ``start`` to the end of epoch ``epochs``; returns the last epoch's metrics record.
 
-    After each epoch: metrics, samples, checkpoint(s), then the state. Every
+    After each epoch: metrics, samples, checkpoint(s), the state, then the
+    observers (which read the saved checkpoint; what they add joins the
+    epoch's metrics line). Every
     ``saving.every`` steps and on SIGINT/SIGTERM: checkpoint(s) and state. A
     signal stops the run after its current step and save with ``Interrupted``;
     a non-finite loss stops it at once, saving nothing.
@@ -195,6 +205,12 @@ def run_training(trainer: StepTrainer, run_dir: Path, epochs: int, start: Positi
             log.append(record)
             trainer.save_samples(run_dir, epoch)
             save(Position(epoch))
+            observed: dict[str, Any] = {}
+            for observer in observers:
+                observed |= observer.after_epoch(epoch, {**record, **observed})
+            if observed:
+                record |= observed
+                log.replace_last(record)
             progress.epoch_done(epoch, format_metrics(record))
             if stop.requested and epoch < epochs:
                 raise _interrupted(stop, Position(epoch).describe(steps), run_dir, saving)
@@ -223,6 +239,7 @@ def start_training(
     options: dict[str, Any],
     epochs: int,
     saving: Saving,
+    observers: Sequence[EpochObserver] = (),
 ) -> dict[str, Any]:
     """What every ``gantool train`` command does once its trainer is built: resume, prepare the run dir, train.
 
@@ -238,4 +255,8 @@ def start_training(
         clear_run_outputs(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_run_options(run_dir, {**options, "resumed_from_epoch": start.epoch, "resumed_from_step": start.batch})
-    return run_training(trainer, run_dir, epochs, start, saving)
+    try:
+        return run_training(trainer, run_dir, epochs, start, saving, observers)
+    finally:
+        for observer in observers:
+            observer.close()

@@ -42,8 +42,14 @@ class TrainProgress:
 
 def format_metrics(record: dict[str, Any]) -> str:
     """``loss_d 1.234  loss_g 0.987 … lr 2.0e-04`` for a metrics record (epoch and steps left to the caller)."""
-    shown = [f"{key} {_number(value)}" for key, value in record.items() if key not in ("epoch", "steps", "seconds")]
+    shown = [f"{key} {_number(value)}" for key, value in record.items() if _shown(key)]
     return "  ".join([*shown, f"{record.get('seconds', 0.0):.1f}s"])
+
+
+def _shown(key: str) -> bool:
+    """The epoch line leaves out counters and --eval-every's secondary figures (they stay in metrics.jsonl)."""
+    hidden = ("epoch", "steps", "seconds", "eval_seconds")
+    return key not in hidden and not key.startswith(("kid_std", "fid_floor", "min_class_share"))
 
 
 def _number(value: float) -> str:

@@ -74,6 +74,7 @@ def clear_run_outputs(run_dir: Path) -> None:
         (run_dir / name).unlink(missing_ok=True)
     shutil.rmtree(run_dir / SAMPLES_DIR, ignore_errors=True)
     shutil.rmtree(run_dir / CHECKPOINTS_DIR, ignore_errors=True)
+    shutil.rmtree(run_dir / "tensorboard", ignore_errors=True)  # = observers.TENSORBOARD_DIR
 
 
 def write_run_options(run_dir: Path, options: dict[str, Any]) -> None:
@@ -98,6 +99,11 @@ class MetricsLog:
 
     def append(self, record: dict[str, Any]) -> None:
         self.lines.append(json.dumps(record, sort_keys=False))
+        atomic_write_text(self.path, "\n".join(self.lines) + "\n")
+
+    def replace_last(self, record: dict[str, Any]) -> None:
+        """Rewrite the last line: the epoch's record with what observers measured after its save."""
+        self.lines[-1] = json.dumps(record, sort_keys=False)
         atomic_write_text(self.path, "\n".join(self.lines) + "\n")
 
 
