@@ -116,7 +116,7 @@ class CycleGanConfig:
 
     @property
     def lambda_b(self) -> float:
-        """Weight of the B→A→B cycle (and, as in the reference, of G_A's identity loss on B)."""
+        """Weight of the B→A→B cycle and, as in the reference, of G_A's identity loss on B."""
         return self.lambda_cycle if self.lambda_cycle_b is None else self.lambda_cycle_b
 
     def arch_params(self) -> dict[str, Any]:

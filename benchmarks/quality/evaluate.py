@@ -71,6 +71,13 @@ class Evaluation:
         return row
 
 
+def other_seed(seed: int) -> int:
+    """A second seed for the independent sample set: the next one, or the previous one at the top of the range."""
+    from gantool.latents import MAX_SEED
+
+    return seed + 1 if seed < MAX_SEED else seed - 1
+
+
 def real_split(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Two disjoint seeded halves of ``count`` real images: the reference half, and the floor's half."""
     order = np.random.default_rng(seed).permutation(count)
@@ -141,7 +148,7 @@ def evaluate_samples(
         _classify(evaluation, reader, pixels, _label(runner), None, runner)
     if len(runners) > 1:
         _judge_backends(
-            evaluation, runners, reader, outputs, count, seed, lambda: runners[0].outputs(latents(seed + 1, n))
+            evaluation, runners, reader, outputs, count, seed, lambda: runners[0].outputs(latents(other_seed(seed), n))
         )
 
 

@@ -3,8 +3,10 @@
 Real data is the same from one ``gantool eval`` to the next, and its features
 cost most of an evaluation's time on a CPU (the Inception runs at a few images
 a second there), so they are kept in the cache under a key made of the
-extractor's weights hash and the pixels' own hash: a different image, order,
-preprocessing or network is a different key, never a stale hit. Generated
+extractor's name, its weights hash and the pixels' own hash: a different
+image, order or network is a different key, never a stale hit. An
+extractor's preprocessing is part of gantool's code, not of the key: after
+an upgrade that changes it, clear the cache (or use --no-cache). Generated
 samples change with every model and are never cached.
 """
 
