@@ -32,7 +32,9 @@ def test_eval_every_logs_kid_fid_and_the_classifier_on_the_epochs_asked_and_the_
 def test_eval_every_on_a_cyclegan_reports_both_directions_and_whether_the_digit_is_kept(cli, tmp_path: Path) -> None:
     run = tmp_path / "cg"
     options = ["--size", "24", "--ngf", "4", "--ndf", "4", "--blocks", "1", "--batch-size", "64"]
-    result = cli("train", "cyclegan", "--out", run, "--epochs", "1", "--epochs-decay", "0", "--eval-every", "1", *options)
+    result = cli(
+        "train", "cyclegan", "--out", run, "--epochs", "1", "--epochs-decay", "0", "--eval-every", "1", *options
+    )
     assert result.exit_code == 0, result.stderr
     (line,) = metrics(run)
     for direction in ("a2b", "b2a"):
@@ -60,7 +62,9 @@ def test_tensorboard_without_the_extra_is_refused_before_anything_is_written(cli
     import importlib.util
 
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real_find_spec(name, *a)
+    )
     result = cli("train", "gan", "--out", tmp_path / "run", "--epochs", "1", "--tensorboard", *TINY)
     assert result.exit_code == 2
     assert "pip install 'gantool[tensorboard]'" in result.stderr
