@@ -234,7 +234,8 @@ def test_an_exact_copy_is_no_loss_and_noise_is_measurably_different() -> None:
     copy, noisy = evaluation.verdicts
     assert (copy["backend"], copy["measurable"]) == ("copy", False)
     assert copy["verdict"].startswith("no measurable loss: FID vs FP32 0 ≤ floor ")
-    assert (noisy["backend"], noisy["measurable"]) == ("noise", True)
+    assert (noisy["backend"], noisy["measurable"], noisy["worse"]) == ("noise", True, True)
+    assert copy["worse"] is False
     assert noisy["verdict"].startswith("measurably different: FID vs FP32 ")
     assert "FID vs real" in noisy["verdict"]  # and how much worse it is against real data
     outputs = {row["backend"]: row for row in evaluation.rows if row["set"] == "outputs"}  # each vs FP32 torch

@@ -96,13 +96,26 @@ def test_export_quality_check_passes_when_fp16_keeps_the_quality(cli, tmp_path: 
 
 
 def test_export_quality_check_that_fails_removes_the_new_files(cli, tmp_path: Path, monkeypatch) -> None:
-    from gantool.benchmarks.quality import evaluate
+    import numpy as np
 
-    monkeypatch.setattr(evaluate, "KID_SIGMAS", -1e12)  # a threshold nothing meets: every file is "worse"
+    from gantool.benchmarks.quality import run as quality_run
+    from gantool.data import load_digits_mnist_style
+
+    digits = load_digits_mnist_style()
+
+    def broken_fp16(generator, batch_size):
+        """FP32 files that draw real digits (other ones per seed), an FP16 file that lost the model: noise."""
+        if generator.precision != "fp16":
+            return lambda latents: digits[(latents[0] % 2) * 800 :][: latents[1]]
+        return lambda latents: np.random.default_rng(0).integers(0, 256, (latents[1], 28, 28, 1), dtype=np.uint8)
+
+    monkeypatch.setattr(quality_run, "_sampler", broken_fp16)
     run = digits_generator(tmp_path / "run")
     result = cli("export", run, "--quality-check", "100")
     assert result.exit_code == 1
-    assert result.stderr.strip().splitlines()[-1].startswith("error: quality check failed, removed the 2 new files")
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: quality check failed, removed the 2 new files") and "onnxruntime fp16" in last
+    assert "onnxruntime fp32" not in last  # the FP32 file was fine; it goes too, with the export it belongs to
     assert not (run / "generator.onnx").exists() and not (run / "generator.fp16.onnx").exists()
     assert (run / "generator.safetensors").is_file()
 

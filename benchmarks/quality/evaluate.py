@@ -229,10 +229,11 @@ def _judge_backends(
             "outputs", "fp32 torch", outputs[key][:count], reference, seed,
             kind="model", backend=runner.backend, precision=runner.precision, device=runner.device,
         )  # fmt: skip
+        found = verdict(row, floor, real_rows[key], reference_real)
+        different = not found.startswith("no measurable")
         evaluation.verdicts.append(
-            {"backend": runner.backend, "precision": runner.precision, "device": runner.device,
-             "verdict": verdict(row, floor, real_rows[key], reference_real),
-             "measurable": not verdict(row, floor, real_rows[key], reference_real).startswith("no measurable")}
+            {"backend": runner.backend, "precision": runner.precision, "device": runner.device, "verdict": found,
+             "measurable": different, "worse": different and real_rows[key]["fid"] > reference_real["fid"]}
         )  # fmt: skip
 
 
