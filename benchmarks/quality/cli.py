@@ -42,7 +42,8 @@ def eval_command(
         ),
     ] = None,
     extractor: Annotated[
-        str, typer.Option(help="digits, inception, or auto (digits for 28×28 grey models, else inception).")
+        str,
+        typer.Option(help="digits, inception, or auto (digits for 28×28 grey models and digits-m, else inception)."),
     ] = "auto",
     inception_weights: Annotated[
         Path | None,
