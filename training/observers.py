@@ -42,12 +42,8 @@ class QualityEvery:
     """
 
     def __init__(self, run_dir: Path, every: int, last_epoch: int, samples: int, seed: int) -> None:
-        from gantool.benchmarks.quality.extractors import open_extractor
-        from gantool.benchmarks.quality.features import FeatureReader
-
         self.run_dir, self.every, self.last_epoch, self.samples, self.seed = run_dir, every, last_epoch, samples, seed
-        self._reader = FeatureReader(open_extractor("digits", device="cpu"))  # swapped for the model's on first use
-        self._chosen = False
+        self._reader: Any = None  # the extractor gantool eval would pick, opened at the first evaluation
 
     def after_epoch(self, epoch: int, record: dict[str, Any]) -> dict[str, Any]:
         if epoch % self.every and epoch != self.last_epoch:
@@ -56,7 +52,8 @@ class QualityEvery:
 
         clock = time.perf_counter()
         spec = model_spec(self.run_dir, None)
-        self._choose_extractor(spec)
+        if self._reader is None:
+            self._reader = _reader_for(spec)
         found: dict[str, Any] = {}
         for evaluation in evaluate_model(
             self.run_dir, spec, self._reader, [("torch", "fp32")], device="cpu", n=self.samples, seed=self.seed
@@ -75,20 +72,16 @@ class QualityEvery:
         found["eval_seconds"] = round(time.perf_counter() - clock, 2)
         return {key: round(value, 6) if isinstance(value, float) else value for key, value in found.items()}
 
-    def _choose_extractor(self, spec: Any) -> None:
-        """The extractor ``gantool eval`` would pick for this model (digits for digit data, else inception)."""
-        if self._chosen:
-            return
-        from gantool.benchmarks.quality.extractors import default_extractor, open_extractor
-        from gantool.benchmarks.quality.features import FeatureReader
-
-        name = default_extractor(spec.channels, spec.height, spec.width, str(spec.provenance.get("dataset", "")))
-        if name != self._reader.extractor.name:
-            self._reader = FeatureReader(open_extractor(name, device="auto"))
-        self._chosen = True
-
     def close(self) -> None:
         pass
+
+
+def _reader_for(spec: Any) -> Any:
+    """A FeatureReader on the extractor ``gantool eval`` picks for this model (digits for digit data, else inception)."""
+    from gantool.benchmarks.quality.extractors import default_extractor, open_extractor
+    from gantool.benchmarks.quality.features import FeatureReader
+
+    return FeatureReader(open_extractor(default_extractor(spec), device="auto"))
 
 
 class TensorBoardLog:

@@ -34,8 +34,7 @@ def quality_check(
     must not pass because it could not look.
     """
     spec = model_spec(model, None)
-    dataset = str(spec.provenance.get("dataset", ""))
-    reader = FeatureReader(open_extractor(default_extractor(spec.channels, spec.height, spec.width, dataset)))
+    reader = FeatureReader(open_extractor(default_extractor(spec)))
     combos = EXPORTED + ([("tensorrt", "fp16")] if engines else [])
     failures: list[str] = []
     for evaluation in evaluate_model(model, spec, reader, combos, device=device, n=n, seed=seed):

@@ -87,11 +87,7 @@ def eval_command(
     names = ["auto"] if backends == "auto" else parse_backends(backends)
     combos = backend_combos(names, parse_precisions(precisions))
     spec = model_spec(model, direction)
-    name = (
-        extractor
-        if extractor != "auto"
-        else default_extractor(spec.channels, spec.height, spec.width, str(spec.provenance.get("dataset", "")))
-    )
+    name = default_extractor(spec) if extractor == "auto" else extractor
     reader = FeatureReader(open_extractor(name, inception_weights=inception_weights, batch_size=batch_size), cache)
     evaluations = evaluate_model(model, spec, reader, combos, device=device, real=real, n=n, seed=seed,
                                  batch_size=batch_size, direction=direction)  # fmt: skip

@@ -12,11 +12,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gantool.errors import UsageError
+
+if TYPE_CHECKING:
+    from gantool.spec import ModelSpec
 
 EXTRACTORS = ("digits", "inception")
 DEFAULT_BATCH = 64
@@ -70,13 +73,13 @@ def pick_device(device: str) -> str:
     return device
 
 
-def default_extractor(channels: int, height: int, width: int, dataset: str = "") -> str:
+def default_extractor(spec: ModelSpec) -> str:
     """The extractor a model's images get when none is named: digits for digit data, inception for the rest.
 
     Digit data is 28×28 grey (the bundled digits, MNIST) or the bundled digits-m pair, at any size: the
     digits CNN reads both, and Inception's ImageNet features say little about 28-pixel digits.
     """
-    if dataset == "digits-m" or (channels, height, width) == (1, 28, 28):
+    if spec.provenance.get("dataset") == "digits-m" or (spec.channels, spec.height, spec.width) == (1, 28, 28):
         return "digits"
     return "inception"
 
