@@ -56,6 +56,8 @@ def test_folder_run_writes_both_translators_state_metrics_and_panel(cli, tmp_pat
         assert (spec.image_shape, spec.latent_dim, spec.value_range) == ((3, 24, 24), None, (-1.0, 1.0))
         assert spec.direction == direction and spec.domains == ("data-A", "data-B")
         assert spec.provenance["dataset"] == "data" and spec.provenance["epochs"] == 2 and spec.provenance["seed"] == 3
+        # a folder trains with the reference's loss recipe: both cycles at --lambda-cycle, nothing recoloured
+        assert (spec.provenance["lambda_cycle_b"], spec.provenance["cycle_recolor"]) == (10.0, False)
 
     records = metrics(run)
     assert [r["epoch"] for r in records] == [1, 2] and [r["steps"] for r in records] == [3, 6]  # max(6, 5) // 2
@@ -92,11 +94,36 @@ def test_digits_m_is_the_default_dataset(cli, tmp_path: Path) -> None:
     # digits-m's training split: the held-out test digits (20%) are kept for gantool eval
     assert (options["images_a"], options["images_b"], options["size"]) == (725, 713, 24)
     assert metrics(run)[0]["steps"] == 725 // 128
+    # digits-m's recipe: no B→A→B cycle (it pays B→A to hide the photo patch), a recoloured A→B→A one
+    assert (options["lambda_cycle_b"], options["cycle_recolor"]) == (0.0, True)
+    assert spec.provenance["cycle_recolor"] is True and metrics(run)[0]["loss_cycle_B"] == 0
 
 
-def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(cli, tmp_path: Path) -> None:
+def test_recolor_shuffles_and_sign_flips_the_channels_of_each_image() -> None:
+    import torch
+
+    from gantool.training.cyclegan import recolor
+
+    images = torch.randn(32, 3, 5, 5, requires_grad=True)
+    recoloured = recolor(images, torch.Generator().manual_seed(0))
+    orders, flips = set(), 0
+    for source, target in zip(images.detach(), recoloured.detach()):
+        order = [next(j for j in range(3) if torch.equal(target[i].abs(), source[j].abs())) for i in range(3)]
+        assert sorted(order) == [0, 1, 2]
+        signs = [1 if torch.equal(target[i], source[j]) else -1 for i, j in enumerate(order)]
+        assert all(torch.equal(target[i], sign * source[j]) for i, (j, sign) in enumerate(zip(order, signs)))
+        orders.add(tuple(order))
+        flips += signs.count(-1)
+    assert len(orders) > 1 and 0 < flips < 96  # drawn per image, not once for the batch
+    assert torch.equal(recolor(images, torch.Generator().manual_seed(0)), recoloured)  # the run's stream decides
+    recoloured.sum().backward()
+    assert torch.equal(images.grad.abs(), torch.ones_like(images))  # every value reaches G_A once, sign and all
+
+
+@pytest.mark.parametrize("recipe", [[], ["--cycle-recolor", "--lambda-cycle-b", "0"]], ids=["reference", "digits-m"])
+def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(cli, tmp_path: Path, recipe) -> None:
     data = unpaired_folder(tmp_path / "data")
-    common = ["--dataset", data, "--batch-size", "2", "--pool-size", "2", "--seed", "5", *TINY]  # a full pool swaps
+    common = ["--dataset", data, "--batch-size", "2", "--pool-size", "2", "--seed", "5", *recipe, *TINY]  # pool swaps
     assert (
         cli("train", "cyclegan", "--out", tmp_path / "whole", "--epochs", "1", "--epochs-decay", "1", *common).exit_code
         == 0

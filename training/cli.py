@@ -20,9 +20,11 @@ from gantool.training.config import (
     CYCLEGAN_DEFAULTS,
     CYCLEGAN_RESUMABLE,
     DIGITS_M,
+    GAN_EPOCHS,
     CycleGanConfig,
     GanConfig,
     cyclegan_config,
+    gan_epochs,
     resolve_resumed_config,
 )
 
@@ -132,8 +134,14 @@ def gan(
     ] = DEFAULTS.ngf,
     latent_dim: Annotated[int, typer.Option(min=1, max=4096, help="Size of the noise vector z.")] = DEFAULTS.latent_dim,
     epochs: Annotated[
-        int, typer.Option(min=1, help="Total epochs (with --resume: train until this many).")
-    ] = DEFAULTS.epochs,
+        int | None,
+        typer.Option(
+            min=1,
+            help="Total epochs (with --resume: train until this many). Default: {digits} on digits, {other} on MNIST "
+            "or a folder.".format(**GAN_EPOCHS),
+            show_default=False,
+        ),
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per batch.")] = DEFAULTS.batch_size,
     lr: Annotated[
         float, typer.Option(callback=_positive_lr, help="Adam learning rate of both networks.")
@@ -177,7 +185,7 @@ def gan(
     check_run_dir(out, resume, force)
     cfg = GanConfig(
         dataset=dataset, image_size=image_size, arch=arch.value, hidden=_hidden_widths(hidden), ngf=ngf,
-        latent_dim=latent_dim, epochs=epochs, batch_size=batch_size, lr=lr, loss=loss.value, d_steps=d_steps, ema=ema,
+        latent_dim=latent_dim, epochs=epochs or gan_epochs(dataset), batch_size=batch_size, lr=lr, loss=loss.value, d_steps=d_steps, ema=ema,
         seed=seed, save_every=save_every, keep=keep,
     )  # fmt: skip
     state = None
@@ -251,20 +259,36 @@ def cyclegan(
         float, typer.Option(callback=_positive_lr, help="Adam learning rate of all four networks.")
     ] = CYCLE_DEFAULTS.lr,
     lambda_cycle: Annotated[
-        float, typer.Option(min=0, help="Weight of the cycle losses |G_B(G_A(a)) − a| and |G_A(G_B(b)) − b|.")
-    ] = CYCLE_DEFAULTS.lambda_cycle,
+        float | None,
+        typer.Option(
+            min=0,
+            help="Weight of the cycle losses |G_B(G_A(a)) − a| and |G_A(G_B(b)) − b|. Default: 20 on digits-m, 10 "
+            "(the reference's) on a folder.",
+            show_default=False,
+        ),
+    ] = None,
     lambda_cycle_b: Annotated[
         float | None,
         typer.Option(
             min=0,
-            help="Weight of the B→A→B cycle alone (the reference's --lambda_B; default: --lambda-cycle). Lower it "
-            "when B holds detail A cannot (colour, background) that B→A would otherwise hide in its output.",
+            help="Weight of the B→A→B cycle alone (the reference's --lambda_B). Lower it when B holds detail A "
+            "cannot (colour, background) that B→A would otherwise hide in its output. Default: 0 on digits-m, "
+            "--lambda-cycle on a folder.",
             show_default=False,
         ),
     ] = None,
     lambda_identity: Annotated[
         float, typer.Option(min=0, help="Identity loss weight, as a fraction of --lambda-cycle (0: off).")
     ] = CYCLE_DEFAULTS.lambda_identity,
+    cycle_recolor: Annotated[
+        bool | None,
+        typer.Option(
+            "--cycle-recolor/--no-cycle-recolor",
+            help="Shuffle and sign-flip the channels of each A→B output before the A→B→A cycle reads it back, so "
+            "B→A learns to find the content whatever its colours. Default: on for digits-m, off for a folder.",
+            show_default=False,
+        ),
+    ] = None,
     pool_size: Annotated[
         int, typer.Option(min=0, max=10000, help="Earlier fakes kept for the discriminators (0: only the newest).")
     ] = CYCLE_DEFAULTS.pool_size,
@@ -298,7 +322,7 @@ def cyclegan(
     sized = {"size": size, "blocks": blocks, "ngf": ngf, "ndf": ndf, "epochs": epochs, "epochs_decay": epochs_decay}
     cfg = cyclegan_config(
         dataset, **sized, batch_size=batch_size, lr=lr, lambda_cycle=lambda_cycle, lambda_cycle_b=lambda_cycle_b,
-        lambda_identity=lambda_identity,
+        lambda_identity=lambda_identity, cycle_recolor=cycle_recolor,
         pool_size=pool_size, seed=seed, save_every=save_every, keep=keep,
     )  # fmt: skip
     state = None

@@ -6,11 +6,20 @@ belongs to the A→B side as in the reference. Per batch, one generator update
 on the sum of
 
 - ``loss_G_A``, ``loss_G_B``: LSGAN, mean (D(fake) − 1)², fakes straight from the translators;
-- ``loss_cycle_A`` = λ·|G_B(G_A(a)) − a|₁, ``loss_cycle_B`` likewise (λ = ``--lambda-cycle``);
+- ``loss_cycle_A`` = λ·|G_B(G_A(a)) − a|₁ (λ = ``--lambda-cycle``, 10 as in the reference, 20 on
+  digits-m), ``loss_cycle_B`` likewise with λ_B (``--lambda-cycle-b``: λ, 0 on digits-m);
 - ``loss_idt_A`` = λ·λ_idt·|G_A(b) − b|₁, ``loss_idt_B`` likewise: a translator fed its own
-  target domain should leave it alone, which keeps colours from drifting;
+  target domain should leave it alone, which keeps colours from drifting.
 
-then one update of both discriminators on ½[(D(real) − 1)² + D(fake)²], the
+With ``--cycle-recolor`` the A→B→A cycle reads G_A(a) with its channels in a
+random order and each channel's sign flipped at random, per image: G_B must
+then find the content whatever its colours and polarity, as it must in a B whose
+images vary in both (digits-m's photo patches, dark or bright). With
+λ_B = 0 the B→A→B cycle is not computed: where B holds detail A cannot carry
+(a background), that cycle pays G_B to hide it in its output instead of
+translating (Chu et al. 2017, "CycleGAN, a master of steganography").
+
+Then one update of both discriminators on ½[(D(real) − 1)² + D(fake)²], the
 fakes drawn through an image pool of 50. Adam 2e-4, β=(0.5, 0.999), two
 optimizers (both translators, both discriminators) whose rate stays constant
 for ``--epochs`` and then falls linearly over ``--epochs-decay``.
@@ -122,13 +131,15 @@ class CycleGanTrainer:
         self.disc_a.requires_grad_(False)  # the translators' update leaves the discriminators' weights alone
         self.disc_b.requires_grad_(False)
         loss_g_a, loss_g_b = _lsgan(self.disc_b(fake_b), 1.0), _lsgan(self.disc_a(fake_a), 1.0)
-        loss_cycle_a = F.l1_loss(self.gen_b2a(fake_b), real_a) * cfg.lambda_cycle
-        loss_cycle_b = F.l1_loss(self.gen_a2b(fake_a), real_b) * cfg.lambda_b
-        if cfg.lambda_identity > 0:  # weighted as the reference does: G_A's by lambda_B, G_B's by lambda_A
-            loss_idt_a = F.l1_loss(self.gen_a2b(real_b), real_b) * cfg.lambda_b * cfg.lambda_identity
+        zero = torch.zeros((), device=self.device)
+        read_back = recolor(fake_b, self.noise) if cfg.cycle_recolor else fake_b
+        loss_cycle_a = F.l1_loss(self.gen_b2a(read_back), real_a) * cfg.lambda_cycle
+        loss_cycle_b = F.l1_loss(self.gen_a2b(fake_a), real_b) * cfg.lambda_b if cfg.lambda_b > 0 else zero
+        if cfg.lambda_identity > 0:  # both scale with lambda_cycle: the reference scales G_A's with lambda_B
+            loss_idt_a = F.l1_loss(self.gen_a2b(real_b), real_b) * cfg.lambda_cycle * cfg.lambda_identity
             loss_idt_b = F.l1_loss(self.gen_b2a(real_a), real_a) * cfg.lambda_cycle * cfg.lambda_identity
         else:
-            loss_idt_a = loss_idt_b = torch.zeros((), device=self.device)
+            loss_idt_a = loss_idt_b = zero
         generator_losses = [loss_g_a, loss_g_b, loss_cycle_a, loss_cycle_b, loss_idt_a, loss_idt_b]
         self.opt_g.zero_grad(set_to_none=True)
         torch.stack(generator_losses).sum().backward()
@@ -191,7 +202,8 @@ class CycleGanTrainer:
         provenance = {
             "gantool_version": __version__, "trained_by": "gantool train cyclegan", "dataset": self.dataset_name,
             "epochs": epoch, "steps": self.steps, "seed": cfg.seed, "batch_size": cfg.batch_size, "lr": cfg.lr,
-            "lambda_cycle": cfg.lambda_cycle, "lambda_cycle_b": cfg.lambda_b, "lambda_identity": cfg.lambda_identity, "pool_size": cfg.pool_size,
+            "lambda_cycle": cfg.lambda_cycle, "lambda_cycle_b": cfg.lambda_b, "lambda_identity": cfg.lambda_identity,
+            "cycle_recolor": cfg.cycle_recolor, "pool_size": cfg.pool_size,
             "ndf": cfg.ndf, "torch_version": torch.__version__,
             "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }  # fmt: skip
@@ -228,6 +240,21 @@ class CycleGanTrainer:
         for optimizer in (self.opt_g, self.opt_d):  # the schedule as this run's --epochs/--epochs-decay set it
             for group in optimizer.param_groups:
                 group["lr"] = self.cfg.lr * lr_factor(epoch, self.cfg.epochs, self.cfg.epochs_decay)
+
+
+def recolor(images: torch.Tensor, noise: torch.Generator) -> torch.Tensor:
+    """N×C×H×W images with each image's channels in a random order and each channel's sign flipped at random.
+
+    Drawn from ``noise`` (the run's CPU stream, saved in the training state), so a
+    resumed run draws what an uninterrupted one would. A permutation and a sign
+    flip keep every value's size, so the gradient reaching G_A is only re-routed.
+    """
+    import torch
+
+    count, channels = images.shape[:2]
+    order = torch.argsort(torch.rand(count, channels, generator=noise), dim=1).to(images.device)
+    signs = torch.randint(0, 2, (count, channels, 1, 1), generator=noise).to(images) * 2 - 1
+    return torch.gather(images, 1, order[:, :, None, None].expand_as(images)) * signs
 
 
 def _lsgan(logits: torch.Tensor, target: float) -> torch.Tensor:
