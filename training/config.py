@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from gantool.errors import ArtifactError, UsageError
 
 BUILTIN_DATASETS = ("digits", "mnist")
-# Chosen with `gantool eval` (benchmarks/RESULTS.md, "Making the defaults as good as their data"): in the two
+# Chosen with `gantool eval` (benchmarks/RESULTS.md, "Making the defaults as good as their data"): in the three
 # minutes the seed notes' z → 256 → 512 → 1024 net took for 100 epochs of batch 32 on two CPU cores, a net of
 # half the width trains 3.5× the epochs at batch 64 and lr 4e-4, and its samples score far closer to the real
 # digits. The epochs are per dataset: 350 of the bundled 1,797 digits, 100 of MNIST's 60,000 or of a folder.
