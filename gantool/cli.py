@@ -8,6 +8,7 @@ commands, so ``gantool --help`` and the onnxruntime path start fast.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -17,13 +18,14 @@ from typer.core import TyperGroup
 from gantool import __version__
 from gantool.benchmarks.cli import bench
 from gantool.benchmarks.quality.cli import eval_command
-from gantool.errors import GantoolError
+from gantool.errors import GantoolError, Interrupted, RankLost, UsageError
 from gantool.export.cli import export
 from gantool.runtime.cli import generate
 from gantool.runtime.doctor_cli import doctor
 from gantool.runtime.translate_cli import translate
 from gantool.training.cli import train_app
 from gantool.training.import_cli import import_app
+from gantool.training.launch import LAUNCHED_ENV
 
 
 def cli_error(exc: BaseException) -> tuple[str, int] | None:
@@ -45,9 +47,15 @@ def cli_error(exc: BaseException) -> tuple[str, int] | None:
 
 
 class OneLineErrors(TyperGroup):
-    """Report usage and gantool errors as one line on stderr instead of a panel or a traceback."""
+    """Report usage and gantool errors as one line on stderr instead of a panel or a traceback.
+
+    The command line as given is kept in the context's ``obj`` (``{"argv": [...]}``):
+    ``gantool train --nproc`` hands it on to its workers.
+    """
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        argv = kwargs.get("args", args[0] if args else None)
+        kwargs.setdefault("obj", {"argv": list(sys.argv[1:] if argv is None else argv)})
         try:
             result = super().main(*args, standalone_mode=False, **kwargs)
         except typer.Abort as exc:  # click's Abort on typer < 0.26, typer's own after: typer.Abort names both
@@ -70,9 +78,22 @@ class OneLineErrors(TyperGroup):
 def _fail(message: str, code: int, standalone_mode: bool, exc: BaseException) -> None:
     if not standalone_mode:
         raise exc
-    if message:
-        typer.echo(f"error: {message}", err=True)
+    if message and not _left_to_others(exc):
+        rank = int(os.environ.get("RANK", "0"))
+        typer.echo(f"error: {f'rank {rank}: ' if rank > 0 else ''}{message}", err=True)
     sys.exit(code)
+
+
+def _left_to_others(exc: BaseException) -> bool:
+    """Whether another process reports this error, in a training job of many (``torchrun``, ``--nproc``).
+
+    Every rank makes the same checks and stops at the same step, so ranks after
+    0 keep usage errors and interrupts to themselves. A lost rank is reported by
+    the ``--nproc`` launcher, which knows which rank died and how.
+    """
+    if int(os.environ.get("RANK", "0")) > 0 and isinstance(exc, (UsageError, Interrupted, RankLost)):
+        return True
+    return isinstance(exc, RankLost) and LAUNCHED_ENV in os.environ
 
 
 app = typer.Typer(

@@ -35,3 +35,7 @@ class Interrupted(GantoolError):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class RankLost(GantoolError):
+    """A training process lost the others of its torchrun job (one died, or the network failed)."""

@@ -215,9 +215,9 @@ GENERATORS: dict[str, Callable[[ModelSpec], nn.Module]] = {
     "resnet": _resnet_generator,
 }
 
-DISCRIMINATORS: dict[str, Callable[[ModelSpec], nn.Module]] = {
-    "mlp": lambda spec: MLPDiscriminator(list(spec.arch_params["hidden"]), spec.image_shape),
-    "dcgan": lambda spec: DCGANDiscriminator(spec.arch_params["ngf"], spec.image_shape),
+DISCRIMINATORS: dict[str, Callable[[ModelSpec, float], nn.Module]] = {
+    "mlp": lambda spec, dropout: MLPDiscriminator(list(spec.arch_params["hidden"]), spec.image_shape, dropout),
+    "dcgan": lambda spec, dropout: DCGANDiscriminator(spec.arch_params["ngf"], spec.image_shape),
 }
 
 
@@ -226,9 +226,12 @@ def build_generator(spec: ModelSpec) -> nn.Module:
     return GENERATORS[spec.arch](spec)
 
 
-def build_discriminator(spec: ModelSpec) -> nn.Module:
-    """The discriminator that trains against the spec's GAN generator (CycleGAN uses PatchDiscriminator)."""
-    return DISCRIMINATORS[spec.arch](spec)
+def build_discriminator(spec: ModelSpec, dropout: float = 0.3) -> nn.Module:
+    """The discriminator that trains against the spec's GAN generator (CycleGAN uses PatchDiscriminator).
+
+    ``dropout`` applies to the MLP's hidden layers; the DCGAN discriminator has none.
+    """
+    return DISCRIMINATORS[spec.arch](spec, dropout)
 
 
 def init_dcgan_weights(module: nn.Module) -> None:

@@ -6,10 +6,12 @@ comes in when a command runs, so ``gantool --help`` stays fast.
 
 from __future__ import annotations
 
+import os
 import shlex
+import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -82,6 +84,44 @@ TensorBoardOption = Annotated[
         "--tensorboard",
         help="Also write losses, D(x), D(G(z)), --eval-every's figures and the sample grids as TensorBoard events "
         "in RUN/tensorboard (needs the tensorboard extra).",
+    ),
+]
+
+NprocOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1, max=1024, rich_help_panel="Many processes",
+        help="Train over N processes on this machine (DDP; one per GPU on CUDA), launched by torchrun's agent. "
+        "--batch-size is per process.", show_default=False,
+    ),
+]  # fmt: skip
+NnodesOption = Annotated[
+    int, typer.Option(min=1, max=4096, rich_help_panel="Many processes", help="Machines in the job (with --nproc).")
+]
+NodeRankOption = Annotated[
+    int, typer.Option(min=0, rich_help_panel="Many processes", help="This machine's index, 0 hosting the rendezvous.")
+]
+RdzvEndpointOption = Annotated[
+    str | None,
+    typer.Option(
+        rich_help_panel="Many processes", show_default=False,
+        help="HOST:PORT of node 0's rendezvous, the same on every machine (needed with --nnodes above 1).",
+    ),
+]  # fmt: skip
+
+
+class Amp(str, Enum):
+    auto = "auto"
+    bf16 = "bf16"
+    fp16 = "fp16"
+    off = "off"
+
+
+AmpOption = Annotated[
+    Amp,
+    typer.Option(
+        help="Mixed precision: autocast to bf16, or fp16 with a gradient scaler; auto is bf16 on a GPU that has "
+        "it (fp16 on older ones) and off (FP32) on the CPU.",
     ),
 ]
 
@@ -158,6 +198,12 @@ def gan(
             callback=_decay, help="Decay of the generator weight average that checkpoints and grids hold (0: off)."
         ),
     ] = DEFAULTS.ema,
+    dropout: Annotated[
+        float,
+        typer.Option(
+            min=0, max=0.9, help="Dropout of the MLP discriminator's hidden layers (each process draws its own masks)."
+        ),
+    ] = DEFAULTS.dropout,
     seed: Annotated[
         int, typer.Option(min=0, max=MAX_SEED, help="Seed for weights, shuffling, noise and the sample grid.")
     ] = DEFAULTS.seed,
@@ -167,8 +213,13 @@ def gan(
     eval_samples: EvalSamplesOption = 500,
     tensorboard: TensorBoardOption = False,
     device: DeviceOption = Device.auto,
+    amp: AmpOption = Amp.auto,
     resume: ResumeOption = False,
     force: ForceOption = False,
+    nproc: NprocOption = None,
+    nnodes: NnodesOption = 1,
+    node_rank: NodeRankOption = 0,
+    rdzv_endpoint: RdzvEndpointOption = None,
 ) -> None:
     """Train a vanilla GAN (MLP or DCGAN) on digits, MNIST or a folder of images.
 
@@ -183,10 +234,12 @@ def gan(
     from gantool.training.run_dir import check_run_dir
 
     check_run_dir(out, resume, force)
+    if nproc is not None or nnodes > 1:
+        _launch(ctx, "gan", out, resume, nproc or 1, nnodes, node_rank, rdzv_endpoint)
     cfg = GanConfig(
         dataset=dataset, image_size=image_size, arch=arch.value, hidden=_hidden_widths(hidden), ngf=ngf,
-        latent_dim=latent_dim, epochs=epochs or gan_epochs(dataset), batch_size=batch_size, lr=lr, loss=loss.value, d_steps=d_steps, ema=ema,
-        seed=seed, save_every=save_every, keep=keep,
+        latent_dim=latent_dim, epochs=epochs or gan_epochs(dataset), batch_size=batch_size, lr=lr, loss=loss.value,
+        d_steps=d_steps, ema=ema, dropout=dropout, amp=amp.value, seed=seed, save_every=save_every, keep=keep,
     )  # fmt: skip
     state = None
     if resume:
@@ -206,11 +259,12 @@ def gan(
         cfg, out, data_dir=data_dir, download=download, device=device.value, force=force, state=state,
         resume_command=resume_command("gan", out), observers=observers,
     )  # fmt: skip
-    typer.echo(
-        f"trained {last['epoch']}/{cfg.epochs} epochs ({last['steps']} generator steps): "
-        f"loss_d {last['loss_d']:.3f} loss_g {last['loss_g']:.3f} "
-        f"D(x) {last['d_real']:.3f} D(G(z)) {last['d_fake']:.3f} -> {out}"
-    )
+    if int(os.environ.get("RANK", "0")) == 0:  # one line per job, not per process
+        typer.echo(
+            f"trained {last['epoch']}/{cfg.epochs} epochs ({last['steps']} generator steps): "
+            f"loss_d {last['loss_d']:.3f} loss_g {last['loss_g']:.3f} "
+            f"D(x) {last['d_real']:.3f} D(G(z)) {last['d_fake']:.3f} -> {out}"
+        )
 
 
 CYCLE_DEFAULTS = CycleGanConfig()
@@ -300,8 +354,13 @@ def cyclegan(
     eval_every: EvalEveryOption = None,
     tensorboard: TensorBoardOption = False,
     device: DeviceOption = Device.auto,
+    amp: AmpOption = Amp.auto,
     resume: ResumeOption = False,
     force: ForceOption = False,
+    nproc: NprocOption = None,
+    nnodes: NnodesOption = 1,
+    node_rank: NodeRankOption = 0,
+    rdzv_endpoint: RdzvEndpointOption = None,
 ) -> None:
     """Train a CycleGAN (Zhu et al. 2017): two ResNet translators A→B and B→A from unpaired images.
 
@@ -319,11 +378,13 @@ def cyclegan(
     from gantool.training.run_dir import check_run_dir
 
     check_run_dir(out, resume, force)
+    if nproc is not None or nnodes > 1:
+        _launch(ctx, "cyclegan", out, resume, nproc or 1, nnodes, node_rank, rdzv_endpoint)
     sized = {"size": size, "blocks": blocks, "ngf": ngf, "ndf": ndf, "epochs": epochs, "epochs_decay": epochs_decay}
     cfg = cyclegan_config(
         dataset, **sized, batch_size=batch_size, lr=lr, lambda_cycle=lambda_cycle, lambda_cycle_b=lambda_cycle_b,
         lambda_identity=lambda_identity, cycle_recolor=cycle_recolor,
-        pool_size=pool_size, seed=seed, save_every=save_every, keep=keep,
+        pool_size=pool_size, amp=amp.value, seed=seed, save_every=save_every, keep=keep,
     )  # fmt: skip
     state = None
     if resume:
@@ -345,17 +406,47 @@ def cyclegan(
         cfg, out, device=device.value, force=force, state=state, resume_command=resume_command("cyclegan", out),
         observers=observers,
     )  # fmt: skip
-    typer.echo(
-        f"trained {last['epoch']}/{cfg.total_epochs} epochs ({last['steps']} steps): "
-        f"cycle A {last['loss_cycle_A']:.3f} B {last['loss_cycle_B']:.3f}  "
-        f"G_A {last['loss_G_A']:.3f} G_B {last['loss_G_B']:.3f}  D_A {last['loss_D_A']:.3f} D_B {last['loss_D_B']:.3f} "
-        f"-> {out}"
-    )
+    if int(os.environ.get("RANK", "0")) == 0:  # one line per job, not per process
+        typer.echo(
+            f"trained {last['epoch']}/{cfg.total_epochs} epochs ({last['steps']} steps): "
+            f"cycle A {last['loss_cycle_A']:.3f} B {last['loss_cycle_B']:.3f}  "
+            f"G_A {last['loss_G_A']:.3f} G_B {last['loss_G_B']:.3f}  D_A {last['loss_D_A']:.3f} D_B {last['loss_D_B']:.3f} "
+            f"-> {out}"
+        )
 
 
 def resume_command(model: str, out: Path) -> str:
-    """The command that continues an interrupted run, quoted for a POSIX shell."""
-    return f"gantool train {model} --out {shlex.quote(str(out))} --resume"
+    """The command that continues an interrupted run, quoted for a POSIX shell, launched as this run was."""
+    from gantool.training.launch import LAUNCHED_ENV
+
+    command = f"gantool train {model} --out {shlex.quote(str(out))} --resume"
+    if LAUNCHED_ENV in os.environ:  # a worker of --nproc: the same launch options again
+        return f"{command} {os.environ[LAUNCHED_ENV]}"
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # a worker of the user's own torchrun
+        nodes = int(os.environ.get("GROUP_WORLD_SIZE", "1"))
+        launch = f"--nnodes {nodes} (your rendezvous options) " if nodes > 1 else ""
+        return f"torchrun {launch}--nproc_per_node {os.environ.get('LOCAL_WORLD_SIZE', '1')} -m {command}"
+    return command
+
+
+def _launch(
+    ctx: typer.Context, model: str, out: Path, resume: bool, nproc: int, nnodes: int, node_rank: int,
+    endpoint: str | None,
+) -> NoReturn:  # fmt: skip
+    """Run this command over ``nproc`` × ``nnodes`` processes, then leave with the job's exit status."""
+    from gantool.training.checkpoints import load_resume_state
+    from gantool.training.launch import check_launch, launch_options, run_workers
+
+    check_launch(nproc, nnodes, node_rank, endpoint)
+    if resume and nnodes == 1:  # refused here once rather than by every worker
+        saved = int(load_resume_state(out).get("world_size", 1))
+        if saved != nproc:
+            raise UsageError(
+                f"{out} was trained by {saved} process{'es' if saved > 1 else ''}: resume it with --nproc {saved}"
+            )
+    command = f"gantool train {model} --out {shlex.quote(str(out))} --resume {launch_options(nproc, nnodes, node_rank, endpoint)}"
+    argv = (ctx.find_root().obj or {}).get("argv", sys.argv[1:])
+    raise typer.Exit(run_workers(argv, nproc, nnodes, node_rank, endpoint, command))
 
 
 def _explicit_options(ctx: typer.Context) -> set[str]:

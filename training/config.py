@@ -19,10 +19,11 @@ DEFAULT_HIDDEN = (128, 256, 512)  # z → 128 → 256 → 512 → image
 CYCLEGAN_LR = 2e-4  # the reference's
 DEFAULT_NGF = 64
 DEFAULT_EMA = 0.999
+DEFAULT_DROPOUT = 0.3  # the seed notes' MLP discriminator dropout (0.2 trades class coverage for confidence: RESULTS)
 DEFAULT_KEEP = 3  # periodic checkpoints kept with --save-every
-# What --resume may change: how long to train, where the data now lives and how often to save; the rest
-# defines the run.
-RESUMABLE_CHANGES = ("epochs", "dataset", "save_every", "keep")
+# What --resume may change: how long to train, where the data now lives, how often to save and the
+# precision the device trains in; the rest defines the run.
+RESUMABLE_CHANGES = ("epochs", "dataset", "save_every", "keep", "amp")
 
 
 @dataclass
@@ -41,6 +42,8 @@ class GanConfig:
     loss: str = "nonsaturating"
     d_steps: int = 1
     ema: float = DEFAULT_EMA
+    dropout: float = DEFAULT_DROPOUT  # the MLP discriminator's; 0 makes N processes match one exactly
+    amp: str = "auto"  # mixed precision: auto, bf16, fp16 or off (training/precision.py)
     seed: int = 0
     save_every: int | None = None  # steps between periodic checkpoints (None: epoch ends and interrupts only)
     keep: int = DEFAULT_KEEP
@@ -102,7 +105,7 @@ CYCLEGAN_RECIPES: dict[str, dict[str, float | bool | None]] = {
     "folder": {"lambda_cycle": 10.0, "lambda_cycle_b": None, "cycle_recolor": False},
 }
 # --resume may train longer (either phase) or find a moved folder; everything else defines the run.
-CYCLEGAN_RESUMABLE = ("epochs", "epochs_decay", "dataset", "save_every", "keep")
+CYCLEGAN_RESUMABLE = ("epochs", "epochs_decay", "dataset", "save_every", "keep", "amp")
 
 
 @dataclass
@@ -123,6 +126,7 @@ class CycleGanConfig:
     lambda_identity: float = 0.5
     cycle_recolor: bool = False  # the A→B→A cycle reads A→B's output with its channels shuffled and sign-flipped
     pool_size: int = 50
+    amp: str = "auto"  # mixed precision: auto, bf16, fp16 or off (training/precision.py)
     seed: int = 0
     save_every: int | None = None
     keep: int = DEFAULT_KEEP

@@ -38,20 +38,21 @@ from gantool.artifacts import DIRECTIONS, checkpoint_in
 from gantool.errors import ArtifactError, UsageError
 from gantool.spec import ModelSpec
 from gantool.training.config import CycleGanConfig
+from gantool.training.distributed import World, announce, joined, launched_world_size, per_rank_seed
 from gantool.training.image_pool import ImagePool
 from gantool.training.loop import (
     NOISE_STREAM,
     Saving,
     resolve_device,
     start_training,
-    sub_seed,
 )
+from gantool.training.precision import MixedPrecision, describe, resolve_amp, use_channels_last
 from gantool.training.run_dir import sample_grid_path, write_sample_grid
 from gantool.training.state import restore_rng_states, rng_states
 from gantool.training.unpaired import UnpairedBatches, load_unpaired
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     import numpy as np
     import torch
@@ -84,9 +85,17 @@ def init_normal(module: nn.Module) -> None:
 
 
 class CycleGanTrainer:
-    """Both translators, both discriminators, their optimizers and schedules, the image pools."""
+    """Both translators, both discriminators, their optimizers and schedules, the image pools.
 
-    def __init__(self, cfg: CycleGanConfig, data: UnpairedBatches, domains: tuple[str, str], dataset_name: str) -> None:
+    In a world of many ranks each holds replicas of the four networks and trains
+    on its share of every global batch. The image pools and the noise that
+    feeds them and ``--cycle-recolor`` are each rank's own.
+    """
+
+    def __init__(
+        self, cfg: CycleGanConfig, data: UnpairedBatches, domains: tuple[str, str], dataset_name: str,
+        world: World | None = None,
+    ) -> None:  # fmt: skip
         import torch
         from torch.optim.lr_scheduler import LambdaLR
 
@@ -94,6 +103,7 @@ class CycleGanTrainer:
         from gantool.training.model_size import refuse_oversized
 
         self.cfg, self.data, self.domains, self.dataset_name = cfg, data, domains, dataset_name
+        self.world = world or World()
         self.device = data.a.device
         refuse_oversized(
             lambda: (*(ResnetGenerator(3, cfg.ngf, cfg.blocks) for _ in range(2)), PatchDiscriminator(3, cfg.ndf)),
@@ -104,64 +114,84 @@ class CycleGanTrainer:
         self.disc_b, self.disc_a = (PatchDiscriminator(3, cfg.ndf).to(self.device) for _ in range(2))
         for net in (self.gen_a2b, self.gen_b2a, self.disc_b, self.disc_a):
             net.apply(init_normal)
+        self.channels_last = use_channels_last([self.gen_a2b, self.gen_b2a, self.disc_b, self.disc_a], self.device)
+        self.g_a2b, self.g_b2a, self.d_b, self.d_a = (
+            self.world.parallel(net) for net in (self.gen_a2b, self.gen_b2a, self.disc_b, self.disc_a)
+        )
         generators = itertools.chain(self.gen_a2b.parameters(), self.gen_b2a.parameters())
         self.opt_g = torch.optim.Adam(generators, lr=cfg.lr, betas=ADAM_BETAS)
         discriminators = itertools.chain(self.disc_b.parameters(), self.disc_a.parameters())
         self.opt_d = torch.optim.Adam(discriminators, lr=cfg.lr, betas=ADAM_BETAS)
+        self.amp = MixedPrecision(resolve_amp(cfg.amp, self.device), self.device, {"g": self.opt_g, "d": self.opt_d})
 
         def schedule(finished: int) -> float:  # reads self.cfg when called: a resume that trains longer follows it
             return lr_factor(finished, self.cfg.epochs, self.cfg.epochs_decay)
 
         self.sched_g, self.sched_d = LambdaLR(self.opt_g, schedule), LambdaLR(self.opt_d, schedule)
         self.pool_a, self.pool_b = ImagePool(cfg.pool_size), ImagePool(cfg.pool_size)  # fakes of A, fakes of B
-        self.noise = torch.Generator().manual_seed(sub_seed(cfg.seed, NOISE_STREAM))  # the pools' draws, on the CPU
+        noise_seed = per_rank_seed(cfg.seed, self.world.rank, NOISE_STREAM)
+        self.noise = torch.Generator().manual_seed(noise_seed)  # the pools' and recolouring's draws, on the CPU
         self.steps = 0
-        self.steps_per_epoch = data.steps_per_epoch(cfg.batch_size)
+        self.steps_per_epoch = data.steps_per_epoch(cfg.batch_size, self.world.size)
         self.fixed_a, self.fixed_b = data.fixed()
         self.sums = torch.zeros(len(LOSSES), device=self.device)  # the epoch's running loss sums
 
     def step(self, real_a: torch.Tensor, real_b: torch.Tensor) -> torch.Tensor:
         """One translator update then one discriminator update; returns the eight losses in LOSSES order."""
         import torch
-        import torch.nn.functional as F
 
-        cfg = self.cfg
-        fake_b = self.gen_a2b(real_a)  # N×3×S×S each
-        fake_a = self.gen_b2a(real_b)
-        self.disc_a.requires_grad_(False)  # the translators' update leaves the discriminators' weights alone
-        self.disc_b.requires_grad_(False)
-        loss_g_a, loss_g_b = _lsgan(self.disc_b(fake_b), 1.0), _lsgan(self.disc_a(fake_a), 1.0)
-        zero = torch.zeros((), device=self.device)
-        read_back = recolor(fake_b, self.noise) if cfg.cycle_recolor else fake_b
-        loss_cycle_a = F.l1_loss(self.gen_b2a(read_back), real_a) * cfg.lambda_cycle
-        loss_cycle_b = F.l1_loss(self.gen_a2b(fake_a), real_b) * cfg.lambda_b if cfg.lambda_b > 0 else zero
-        if cfg.lambda_identity > 0:  # both scale with lambda_cycle: the reference scales G_A's with lambda_B
-            loss_idt_a = F.l1_loss(self.gen_a2b(real_b), real_b) * cfg.lambda_cycle * cfg.lambda_identity
-            loss_idt_b = F.l1_loss(self.gen_b2a(real_a), real_a) * cfg.lambda_cycle * cfg.lambda_identity
-        else:
-            loss_idt_a = loss_idt_b = zero
-        generator_losses = [loss_g_a, loss_g_b, loss_cycle_a, loss_cycle_b, loss_idt_a, loss_idt_b]
-        self.opt_g.zero_grad(set_to_none=True)
-        torch.stack(generator_losses).sum().backward()
-        self.opt_g.step()
+        with self.amp.autocast():
+            generator_losses, fake_b, fake_a = self._generator_losses(real_a, real_b)
+        self.amp.step("g", torch.stack(generator_losses).sum())
 
         self.disc_a.requires_grad_(True)
         self.disc_b.requires_grad_(True)
-        loss_d_a = _discriminator_loss(self.disc_b, real_b, self.pool_b.query(fake_b, self.noise))
-        loss_d_b = _discriminator_loss(self.disc_a, real_a, self.pool_a.query(fake_a, self.noise))
-        self.opt_d.zero_grad(set_to_none=True)
-        (loss_d_a + loss_d_b).backward()
-        self.opt_d.step()
+        with self.amp.autocast():
+            loss_d_a = _discriminator_loss(self.d_b, real_b, self.pool_b.query(fake_b, self.noise))
+            loss_d_b = _discriminator_loss(self.d_a, real_a, self.pool_a.query(fake_a, self.noise))
+        self.amp.step("d", loss_d_a + loss_d_b)
         self.steps += 1
         return torch.stack([*generator_losses, loss_d_a, loss_d_b]).detach()
 
+    def _generator_losses(
+        self, real_a: torch.Tensor, real_b: torch.Tensor
+    ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        """The six translator losses (LOSSES order, FP32) and both fakes, for one batch of each domain."""
+        import torch
+
+        cfg = self.cfg
+        fake_b = self.g_a2b(real_a)  # N×3×S×S each
+        fake_a = self.g_b2a(real_b)
+        self.disc_a.requires_grad_(False)  # the translators' update leaves the discriminators' weights alone
+        self.disc_b.requires_grad_(False)  # (and gives DDP no discriminator gradient to all-reduce)
+        loss_g_a, loss_g_b = _lsgan(self.d_b(fake_b), 1.0), _lsgan(self.d_a(fake_a), 1.0)
+        zero = torch.zeros((), device=self.device)
+        read_back = recolor(fake_b, self.noise) if cfg.cycle_recolor else fake_b
+        loss_cycle_a = _l1(self.g_b2a(read_back), real_a) * cfg.lambda_cycle
+        loss_cycle_b = _l1(self.g_a2b(fake_a), real_b) * cfg.lambda_b if cfg.lambda_b > 0 else zero
+        if cfg.lambda_identity > 0:  # both scale with lambda_cycle: the reference scales G_A's with lambda_B
+            loss_idt_a = _l1(self.g_a2b(real_b), real_b) * cfg.lambda_cycle * cfg.lambda_identity
+            loss_idt_b = _l1(self.g_b2a(real_a), real_a) * cfg.lambda_cycle * cfg.lambda_identity
+        else:
+            loss_idt_a = loss_idt_b = zero
+        return [loss_g_a, loss_g_b, loss_cycle_a, loss_cycle_b, loss_idt_a, loss_idt_b], fake_b, fake_a
+
     def batches(self, epoch: int, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        return self.data.epoch(self.cfg.seed, epoch, self.cfg.batch_size, start)
+        import torch
+
+        batches = self.data.epoch(self.cfg.seed, epoch, self.cfg.batch_size, start, self.world.rank, self.world.size)
+        if not self.channels_last:
+            return batches
+        layout = torch.channels_last
+        return ((a.contiguous(memory_format=layout), b.contiguous(memory_format=layout)) for a, b in batches)
 
     def train_step(self, index: int, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
-        losses = self.step(*batch)
-        self.sums += losses
-        return dict(zip(LOSSES, losses))
+        return dict(zip(LOSSES, self.step(*batch)))
+
+    def record(self, values: dict[str, torch.Tensor]) -> None:
+        import torch
+
+        self.sums += torch.stack([values[name] for name in LOSSES])
 
     def end_epoch(self) -> dict[str, float]:
         lr = self.opt_g.param_groups[0]["lr"]  # the rate this epoch trained at
@@ -203,7 +233,8 @@ class CycleGanTrainer:
             "gantool_version": __version__, "trained_by": "gantool train cyclegan", "dataset": self.dataset_name,
             "epochs": epoch, "steps": self.steps, "seed": cfg.seed, "batch_size": cfg.batch_size, "lr": cfg.lr,
             "lambda_cycle": cfg.lambda_cycle, "lambda_cycle_b": cfg.lambda_b, "lambda_identity": cfg.lambda_identity,
-            "cycle_recolor": cfg.cycle_recolor, "pool_size": cfg.pool_size,
+            "cycle_recolor": cfg.cycle_recolor, "pool_size": cfg.pool_size, "amp": self.amp.mode,
+            "world_size": self.world.size,
             "ndf": cfg.ndf, "torch_version": torch.__version__,
             "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }  # fmt: skip
@@ -220,8 +251,17 @@ class CycleGanTrainer:
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict(),
             "pool_a": self.pool_a.state_dict(), "pool_b": self.pool_b.state_dict(),
-            "rng": rng_states(self.noise, self.device),
+            "rng": rng_states(self.noise, self.device), "amp": self.amp.state_dict(),
         }  # fmt: skip
+
+    def rank_state(self) -> dict[str, Any]:
+        return {"rng": rng_states(self.noise, self.device), "pool_a": self.pool_a.state_dict(),
+                "pool_b": self.pool_b.state_dict()}  # fmt: skip
+
+    def load_rank_state(self, state: dict[str, Any]) -> None:
+        restore_rng_states(state["rng"], self.noise, self.device)
+        self.pool_a.load_state_dict(state["pool_a"], self.device)
+        self.pool_b.load_state_dict(state["pool_b"], self.device)
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Continue from a save point. A state of another model is refused in one line."""
@@ -231,6 +271,7 @@ class CycleGanTrainer:
             self.pool_a.load_state_dict(state["pool_a"], self.device)
             self.pool_b.load_state_dict(state["pool_b"], self.device)
             restore_rng_states(state["rng"], self.noise, self.device)
+            self.amp.load_state_dict(state.get("amp", {}))
             self.steps, epoch = int(state["steps"]), int(state["epoch"])
             if "sums" in state:  # version 1 states were saved at epoch ends only, with nothing summed yet
                 self.sums = state["sums"].to(self.device).reshape(len(LOSSES))
@@ -258,11 +299,20 @@ def recolor(images: torch.Tensor, noise: torch.Generator) -> torch.Tensor:
 
 
 def _lsgan(logits: torch.Tensor, target: float) -> torch.Tensor:
-    """LSGAN's least-squares loss: mean (logit − target)² over every patch of the map."""
-    return (logits - target).square().mean()
+    """LSGAN's least-squares loss: mean (logit − target)² over every patch of the map, in FP32 under autocast."""
+    return (logits.float() - target).square().mean()
 
 
-def _discriminator_loss(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+def _l1(images: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean |images − target|, in FP32 whatever precision autocast computed ``images`` in."""
+    import torch.nn.functional as F
+
+    return F.l1_loss(images.float(), target.float())
+
+
+def _discriminator_loss(
+    discriminator: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor
+) -> torch.Tensor:
     """½[(D(real) − 1)² + D(fake)²]: halved, as the reference does, to slow D relative to G."""
     return 0.5 * (_lsgan(discriminator(real), 1.0) + _lsgan(discriminator(fake.detach()), 0.0))
 
@@ -278,10 +328,18 @@ def train_cyclegan(
     """
     where = resolve_device(device)
     a, b, domains, dataset_name, augment = load_unpaired(cfg.dataset, cfg.size)
-    if cfg.batch_size > max(len(a), len(b)):
-        raise UsageError(f"--batch-size {cfg.batch_size} is larger than both domains ({len(a)} and {len(b)} images)")
-    trainer = CycleGanTrainer(cfg, UnpairedBatches(a, b, cfg.size, augment, where), domains, dataset_name)
-    options = {"command": "gantool train cyclegan", **asdict(cfg), "device": str(where)}
-    options |= {"images_a": len(a), "images_b": len(b), "domains": list(domains)}
-    saving = Saving(cfg.save_every, cfg.keep, resume_command)
-    return start_training(trainer, run_dir, state, force, options, cfg.total_epochs, saving, observers)
+    ranks = launched_world_size()
+    if cfg.batch_size * ranks > max(len(a), len(b)):
+        per_rank = f" × {ranks} processes" if ranks > 1 else ""
+        raise UsageError(
+            f"--batch-size {cfg.batch_size}{per_rank} is larger than both domains ({len(a)} and {len(b)} images)"
+        )
+    with joined(where) as world:
+        trainer = CycleGanTrainer(cfg, UnpairedBatches(a, b, cfg.size, augment, where), domains, dataset_name, world)
+        options = {"command": "gantool train cyclegan", **asdict(cfg), "device": str(where)}
+        options |= {"images_a": len(a), "images_b": len(b), "domains": list(domains)}
+        options |= {"global_batch_size": cfg.batch_size * world.size}
+        options |= {"amp_resolved": trainer.amp.mode, "channels_last": trainer.channels_last}
+        announce(world, where, cfg.batch_size, describe(trainer.amp.mode, cfg.amp, where))
+        saving = Saving(cfg.save_every, cfg.keep, resume_command)
+        return start_training(trainer, run_dir, state, force, options, cfg.total_epochs, saving, observers, world)

@@ -27,10 +27,11 @@ class ImagePool:
         """N×C×H×W fakes → N×C×H×W images for the discriminator, some from history; draws from ``generator`` (CPU)."""
         import torch
 
+        images = images.detach().float()  # FP32 whatever autocast made them: the pool mixes steps, and resumes
         if self.size == 0:
-            return images.detach()
+            return images
         out = []
-        for image in images.detach():
+        for image in images:
             if len(self.images) < self.size:
                 self.images.append(image.clone())
                 out.append(image)

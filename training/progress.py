@@ -11,9 +11,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 class TrainProgress:
     """A bar over the steps from (``start_epoch`` finished, ``start_batch`` into the next) to the end of ``epochs``."""
 
-    def __init__(self, epochs: int, start_epoch: int, start_batch: int, steps_per_epoch: int) -> None:
+    def __init__(
+        self, epochs: int, start_epoch: int, start_batch: int, steps_per_epoch: int, show: bool = True
+    ) -> None:
+        """``show=False`` (ranks other than 0) keeps the bar and its lines off the terminal."""
         self.epochs = epochs
-        self.console = Console(stderr=True)
+        self.console = Console(stderr=True, quiet=not show)
         self.bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),

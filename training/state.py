@@ -81,6 +81,11 @@ def load_train_state(path: Path) -> dict[str, Any]:
         value = state.get(name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ArtifactError(f"{path}: training state {name} must be a non-negative integer, got {value!r}")
+    size, ranks = state.get("world_size", 1), state.get("rank_states", [])
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ArtifactError(f"{path}: training state world_size must be a positive integer, got {size!r}")
+    if not isinstance(ranks, list) or len(ranks) != size - 1 or not all(isinstance(r, dict) for r in ranks):
+        raise ArtifactError(f"{path}: training state of {size} processes must hold the states of ranks 1 to {size - 1}")
     return state
 
 

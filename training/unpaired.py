@@ -65,28 +65,34 @@ class UnpairedBatches:
         self.size, self.augment = size, augment
         self.load_size = a.shape[1]
 
-    def steps_per_epoch(self, batch_size: int) -> int:
-        """An epoch passes over the larger domain once, as the reference's max(len A, len B)."""
-        return max(len(self.a), len(self.b)) // batch_size
+    def steps_per_epoch(self, batch_size: int, ranks: int = 1) -> int:
+        """An epoch passes over the larger domain once, as the reference's max(len A, len B), in global batches."""
+        return max(len(self.a), len(self.b)) // (batch_size * ranks)
 
     def epoch(
-        self, seed: int, epoch: int, batch_size: int, start: int = 0
+        self, seed: int, epoch: int, batch_size: int, start: int = 0, rank: int = 0, ranks: int = 1
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """The (A, B) batches of one (1-based) epoch from batch ``start`` on; the smaller domain is reshuffled
-        each time it runs out.
+        """This rank's (A, B) batches of one (1-based) epoch from batch ``start`` on; the smaller domain is
+        reshuffled each time it runs out.
 
-        Skipped batches still draw their crops and flips, so batch ``start`` comes out as in a whole epoch.
+        The epoch is one global sequence of batches of ``ranks × batch_size``
+        pairs, its crops and flips drawn for the whole global batch; rank r takes
+        the pairs r, r + ranks, … of each, as ``DistributedSampler`` deals a
+        dataset out. Skipped batches still draw their crops and flips, so batch
+        ``start`` comes out as in a whole epoch.
         """
         rng = np.random.default_rng(sub_seed(seed, SHUFFLE_STREAM, epoch))
-        steps = self.steps_per_epoch(batch_size)
-        order_a, order_b = (_orders(len(images), steps * batch_size, rng) for images in (self.a, self.b))
+        size = batch_size * ranks
+        steps = self.steps_per_epoch(batch_size, ranks)
+        order_a, order_b = (_orders(len(images), steps * size, rng) for images in (self.a, self.b))
         for step in range(steps):
-            batch = slice(step * batch_size, (step + 1) * batch_size)
+            batch = slice(step * size, (step + 1) * size)
             if step < start:
                 for _ in ("A", "B"):
-                    self._augmentation(batch_size, rng)
+                    self._augmentation(size, rng)
                 continue
-            yield self._prepare(self.a, order_a[batch], rng), self._prepare(self.b, order_b[batch], rng)
+            share = slice(rank, None, ranks)
+            yield self._prepare(self.a, order_a[batch], rng, share), self._prepare(self.b, order_b[batch], rng, share)
 
     def fixed(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The first images of each domain (as many of each), centre-cropped and unflipped: the panel's inputs."""
@@ -95,12 +101,16 @@ class UnpairedBatches:
         crop = slice(margin, margin + self.size)
         return _to_unit(self.a[:count, crop, crop]), _to_unit(self.b[:count, crop, crop])
 
-    def _prepare(self, images: torch.Tensor, index: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+    def _prepare(
+        self, images: torch.Tensor, index: np.ndarray, rng: np.random.Generator, share: slice = slice(None)
+    ) -> torch.Tensor:
+        """The ``share`` of a global batch of ``index``, cropped and flipped by draws made for the whole batch."""
         import torch
 
+        corners, flips = self._augmentation(len(index), rng)
+        corners, flips, index = corners[share], flips[share], index[share]
         batch = images[torch.from_numpy(index).to(images.device)]  # N×L×L×3 uint8
         if self.augment:
-            corners, flips = self._augmentation(len(index), rng)
             crops = [
                 image[top : top + self.size, left : left + self.size] for image, (top, left) in zip(batch, corners)
             ]

@@ -38,4 +38,7 @@ step gantool bench "$RUNS/resnet9_256" --device cuda --backends all --precisions
 # End to end: 1000 samples from the engine, and the same from torch on the GPU, as a user runs them.
 step gantool generate "$RUNS/digits/generator.fp16.engine" -n 1000 --out "$RUNS/samples_trt" --force
 step gantool generate "$RUNS/digits" --backend torch --device cuda -n 1000 --out "$RUNS/samples_torch" --force
+# Issue 12: training images/s on the GPU, gantool FP32 and AMP (bf16) against the plain FP32 batch-1 loop.
+step python benchmarks/scripts/train_throughput.py --device cuda --amp off,bf16,fp16 --nproc 1 --steps 30 \
+  --warmup 5 --json "$RESULTS/train_throughput_gpu.json"
 echo "results in $RESULTS" | tee -a "$LOG"
