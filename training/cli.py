@@ -29,6 +29,7 @@ from gantool.training.config import (
     gan_epochs,
     resolve_resumed_config,
 )
+from gantool.training.distributed import launched_rank
 
 DEFAULTS = GanConfig()
 
@@ -259,7 +260,7 @@ def gan(
         cfg, out, data_dir=data_dir, download=download, device=device.value, force=force, state=state,
         resume_command=resume_command("gan", out), observers=observers,
     )  # fmt: skip
-    if int(os.environ.get("RANK", "0")) == 0:  # one line per job, not per process
+    if launched_rank() == 0:  # one line per job, not per process
         typer.echo(
             f"trained {last['epoch']}/{cfg.epochs} epochs ({last['steps']} generator steps): "
             f"loss_d {last['loss_d']:.3f} loss_g {last['loss_g']:.3f} "
@@ -406,7 +407,7 @@ def cyclegan(
         cfg, out, device=device.value, force=force, state=state, resume_command=resume_command("cyclegan", out),
         observers=observers,
     )  # fmt: skip
-    if int(os.environ.get("RANK", "0")) == 0:  # one line per job, not per process
+    if launched_rank() == 0:  # one line per job, not per process
         typer.echo(
             f"trained {last['epoch']}/{cfg.total_epochs} epochs ({last['steps']} steps): "
             f"cycle A {last['loss_cycle_A']:.3f} B {last['loss_cycle_B']:.3f}  "

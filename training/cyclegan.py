@@ -38,7 +38,7 @@ from gantool.artifacts import DIRECTIONS, checkpoint_in
 from gantool.errors import ArtifactError, UsageError
 from gantool.spec import ModelSpec
 from gantool.training.config import CycleGanConfig
-from gantool.training.distributed import World, announce, joined, launched_world_size, per_rank_seed
+from gantool.training.distributed import World, job_summary, joined, launched_world_size, per_rank_seed
 from gantool.training.image_pool import ImagePool
 from gantool.training.loop import (
     NOISE_STREAM,
@@ -340,6 +340,8 @@ def train_cyclegan(
         options |= {"images_a": len(a), "images_b": len(b), "domains": list(domains)}
         options |= {"global_batch_size": cfg.batch_size * world.size}
         options |= {"amp_resolved": trainer.amp.mode, "channels_last": trainer.channels_last}
-        announce(world, where, cfg.batch_size, describe(trainer.amp.mode, cfg.amp, where))
+        summary = job_summary(world, where, cfg.batch_size, describe(trainer.amp.mode, cfg.amp, where))
         saving = Saving(cfg.save_every, cfg.keep, resume_command)
-        return start_training(trainer, run_dir, state, force, options, cfg.total_epochs, saving, observers, world)
+        return start_training(
+            trainer, run_dir, state, force, options, cfg.total_epochs, saving, observers, world, summary
+        )

@@ -11,7 +11,7 @@ before. Under ``torchrun`` (or ``--nproc``) each process is one rank:
 - the data is sharded with ``DistributedSampler`` and ``set_epoch``; the noise
   of a batch is drawn for the whole global batch and each rank takes its rows,
   so N ranks of batch b walk the same global sequence as one process of N·b;
-- each step's losses and the stop request travel in one all-reduce: every rank
+- each step's losses are all-reduced, and so is the stop request: every rank
   logs the same means, sees the same non-finite loss, and stops at the same step;
 - only rank 0 writes (checkpoints, grids, metrics, state); what differs per rank
   (random streams, CycleGAN's image pools) is gathered into rank 0's save.
@@ -23,7 +23,6 @@ is destroyed: workers can abort at exit otherwise.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,6 +44,11 @@ COLLECTIVE_TIMEOUT = timedelta(minutes=int(os.environ.get("GANTOOL_DIST_TIMEOUT_
 def launched_world_size() -> int:
     """WORLD_SIZE as torchrun sets it for its workers; 1 outside torchrun."""
     return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def launched_rank() -> int:
+    """RANK as torchrun sets it for its workers; 0 outside torchrun (the process that talks to the user)."""
+    return int(os.environ.get("RANK", "0"))
 
 
 class Replica:
@@ -105,15 +109,13 @@ class World:
         per_rank = len(rows) // self.size
         return rows[self.rank * per_rank : (self.rank + 1) * per_rank]
 
-    def average(self, values: torch.Tensor, stop: bool) -> tuple[torch.Tensor, bool]:
-        """The ranks' mean of ``values`` and whether any rank asked to stop, in one all-reduce."""
+    def average(self, values: torch.Tensor) -> torch.Tensor:
+        """The ranks' mean of ``values``."""
         if self.size == 1:
-            return values, stop
-        import torch
-
-        packed = torch.cat([values.detach().float().reshape(-1), values.new_tensor([float(stop)]).float()])
-        self._collective("all_reduce", packed)
-        return (packed[:-1] / self.size).to(values.dtype).reshape(values.shape), bool(packed[-1].item() > 0)
+            return values
+        summed = values.detach().clone()
+        self._collective("all_reduce", summed)
+        return summed / self.size
 
     def agree(self, stop: bool, device: torch.device) -> bool:
         """Whether any rank asked to stop: every rank leaves at the same point or none does."""
@@ -198,15 +200,13 @@ def per_rank_seed(seed: int, rank: int, stream: int) -> int:
     return sub_seed(seed, stream) if rank == 0 else sub_seed(seed, stream, rank)
 
 
-def announce(world: World, device: torch.device, batch_size: int, precision: str) -> None:
-    """Rank 0 says how the job runs (stderr): its precision, and for many processes the backend and batches."""
-    if not world.main:
-        return
-    print(precision, file=sys.stderr)
+def job_summary(world: World, device: torch.device, batch_size: int, precision: str) -> str:
+    """What rank 0 says as training starts (stderr): the precision, and for many processes the backend and batches."""
+    lines = [precision]
     if world.size > 1:
         backend = "NCCL" if device.type == "cuda" else "gloo"
-        print(
+        lines.append(
             f"training on {world.size} processes ({backend}): batch {batch_size} per process, "
-            f"global batch {batch_size * world.size}",
-            file=sys.stderr,
+            f"global batch {batch_size * world.size}"
         )
+    return "\n".join(lines)

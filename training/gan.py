@@ -15,7 +15,6 @@ samples of a few thousand steps into clean strokes, at no training cost.
 from __future__ import annotations
 
 import copy
-import os
 import sys
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -28,7 +27,7 @@ from gantool.errors import ArtifactError, UsageError
 from gantool.spec import ModelSpec
 from gantool.training.config import GanConfig
 from gantool.training.datasets import load_gan_images, skipped_warning
-from gantool.training.distributed import World, announce, joined, launched_world_size, per_rank_seed
+from gantool.training.distributed import World, job_summary, joined, launched_rank, launched_world_size, per_rank_seed
 from gantool.training.loop import (
     NOISE_STREAM,
     Saving,
@@ -319,7 +318,7 @@ def train_gan(
     check_geometry(cfg)
     world_size = launched_world_size()
     pixels, dataset_name, skipped = load_gan_images(cfg.dataset, data_dir, download, cfg.image_size)
-    if skipped and int(os.environ.get("RANK", "0")) == 0:
+    if skipped and launched_rank() == 0:
         print(skipped_warning(cfg.dataset, skipped), file=sys.stderr)
     spec = gan_spec(cfg, pixels)
     share = len(pixels) // world_size  # each rank's images per epoch
@@ -335,6 +334,6 @@ def train_gan(
         options = {"command": "gantool train gan", **asdict(cfg), "data_dir": str(data_dir), "download": download}
         options |= {"device": str(where), "images": len(pixels), "global_batch_size": cfg.batch_size * world.size}
         options |= {"amp_resolved": trainer.amp.mode, "channels_last": trainer.channels_last}
-        announce(world, where, cfg.batch_size, describe(trainer.amp.mode, cfg.amp, where))
+        summary = job_summary(world, where, cfg.batch_size, describe(trainer.amp.mode, cfg.amp, where))
         saving = Saving(cfg.save_every, cfg.keep, resume_command)
-        return start_training(trainer, run_dir, state, force, options, cfg.epochs, saving, observers, world)
+        return start_training(trainer, run_dir, state, force, options, cfg.epochs, saving, observers, world, summary)

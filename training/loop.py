@@ -9,6 +9,7 @@ exactly what the uninterrupted run would have done: on the CPU, bit for bit.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -221,14 +222,15 @@ def run_training(
             first = start.batch if epoch == start.epoch + 1 else 0
             clock = time.perf_counter() - (start.seconds if first else 0.0)
             for index, batch in enumerate(trainer.batches(epoch, first), start=first + 1):
-                values, stopping = _averaged(world, trainer.train_step(index, batch), stop.requested)
+                values = _averaged(world, trainer.train_step(index, batch))
                 if not _all_finite(values.values()):  # checked before anything of this step is saved
                     bad = ", ".join(name for name, value in values.items() if not _all_finite([value]))
                     raise diverged(bad, f"epoch {epoch}, step {index}/{steps}")
                 trainer.record(values)
                 progress.advance()
                 at = Position(epoch - 1, index, time.perf_counter() - clock)
-                if index < steps and (saving.due(at.epoch * steps + index) or stopping):  # the last: below
+                stopping = index < steps and world.agree(stop.requested, trainer.device)  # the last step: below
+                if index < steps and (saving.due(at.epoch * steps + index) or stopping):
                     check_weights(f"epoch {epoch}, step {index}/{steps}")
                     save(at)
                     if stopping:
@@ -251,15 +253,14 @@ def run_training(
     return record
 
 
-def _averaged(world: World, values: dict[str, torch.Tensor], stop: bool) -> tuple[dict[str, torch.Tensor], bool]:
-    """The step's losses averaged over the ranks, and whether any rank was asked to stop (one all-reduce)."""
+def _averaged(world: World, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The step's losses averaged over the ranks (one all-reduce): every rank logs and checks the same values."""
     if world.size == 1:
-        return values, stop
+        return values
     import torch
 
     names = list(values)
-    averaged, stopping = world.average(torch.stack([values[name] for name in names]), stop)
-    return dict(zip(names, averaged)), stopping
+    return dict(zip(names, world.average(torch.stack([values[name] for name in names]))))
 
 
 def weights_digest(networks: Sequence[nn.Module]) -> str:
@@ -303,6 +304,7 @@ def start_training(
     saving: Saving,
     observers: Sequence[EpochObserver] = (),
     world: World | None = None,
+    summary: str = "",
 ) -> dict[str, Any]:
     """What every ``gantool train`` command does once its trainer is built: resume, prepare the run dir, train.
 
@@ -310,7 +312,8 @@ def start_training(
     starts; each rank takes its own streams from it, and a state saved by
     another number of processes is refused. ``force`` clears the old run's
     outputs; ``options`` are written to run.json with the resume position and
-    the world size added. Only rank 0 touches the run folder.
+    the world size added. Only rank 0 touches the run folder, and prints
+    ``summary`` (how the job trains) once nothing can refuse it any more.
     """
     world = world or World()
     start = Position()
@@ -326,6 +329,8 @@ def start_training(
             trainer.load_rank_state(state["rank_states"][world.rank - 1])
         start = resume_position(state, trainer.steps_per_epoch)
     if world.main:
+        if summary:
+            print(summary, file=sys.stderr)
         if force:
             clear_run_outputs(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
