@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 # How long a collective waits for a rank that is alive but silent (rank 0 evaluating, saving, a slow disk).
 # A rank that dies closes its sockets, which its peers notice at once; this bounds only a hang.
-COLLECTIVE_TIMEOUT = timedelta(minutes=int(os.environ.get("GANTOOL_DIST_TIMEOUT_MIN", "30")))
+COLLECTIVE_TIMEOUT = timedelta(minutes=30)
 
 
 def launched_world_size() -> int:
@@ -59,7 +59,7 @@ class Replica:
         self.wrapper: nn.Module | None = None
 
     def __call__(self, *args: Any) -> Any:
-        return (self.wrapper or self.module)(*args)
+        return (self.wrapper if self.wrapper is not None else self.module)(*args)
 
 
 @dataclass
