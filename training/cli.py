@@ -6,8 +6,6 @@ comes in when a command runs, so ``gantool --help`` stays fast.
 
 from __future__ import annotations
 
-import os
-import shlex
 import sys
 from enum import Enum
 from pathlib import Path
@@ -17,6 +15,23 @@ import typer
 
 from gantool.errors import UsageError
 from gantool.latents import MAX_SEED
+from gantool.training.cli_options import (
+    Amp,
+    AmpOption,
+    Device,
+    DeviceOption,
+    EvalEveryOption,
+    EvalSamplesOption,
+    ForceOption,
+    KeepOption,
+    NnodesOption,
+    NodeRankOption,
+    NprocOption,
+    RdzvEndpointOption,
+    ResumeOption,
+    SaveEveryOption,
+    TensorBoardOption,
+)
 from gantool.training.config import (
     BUILTIN_DATASETS,
     CYCLEGAN_DEFAULTS,
@@ -30,6 +45,7 @@ from gantool.training.config import (
     resolve_resumed_config,
 )
 from gantool.training.distributed import launched_rank
+from gantool.training.launch import resume_command_for
 
 DEFAULTS = GanConfig()
 
@@ -48,83 +64,6 @@ class Loss(str, Enum):
     nonsaturating = "nonsaturating"
     minimax = "minimax"
 
-
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-
-
-# Options every training command takes, spelled once.
-DeviceOption = Annotated[Device, typer.Option(help="auto: CUDA if available, else CPU.")]
-ResumeOption = Annotated[
-    bool, typer.Option("--resume", help="Continue the run in --out exactly where it stopped (its newest saved state).")
-]
-ForceOption = Annotated[bool, typer.Option("--force", help="Start over in a non-empty --out, replacing its run files.")]
-SaveEveryOption = Annotated[
-    int | None,
-    typer.Option(
-        min=1,
-        help="Also save every N steps into --out/checkpoints/step_NNNNNNN/ (default: at epoch ends and on Ctrl-C).",
-    ),
-]
-KeepOption = Annotated[int, typer.Option(min=1, help="Periodic checkpoints (--save-every) to keep, newest first.")]
-EvalEveryOption = Annotated[
-    int | None,
-    typer.Option(
-        min=1,
-        help="Every N epochs (and after the last) log KID, FID and the digit classifier's figures to metrics.jsonl, "
-        "as gantool eval measures them.",
-        show_default=False,
-    ),
-]
-EvalSamplesOption = Annotated[int, typer.Option(min=10, help="With --eval-every, GAN: samples per evaluation.")]
-TensorBoardOption = Annotated[
-    bool,
-    typer.Option(
-        "--tensorboard",
-        help="Also write losses, D(x), D(G(z)), --eval-every's figures and the sample grids as TensorBoard events "
-        "in RUN/tensorboard (needs the tensorboard extra).",
-    ),
-]
-
-NprocOption = Annotated[
-    int | None,
-    typer.Option(
-        min=1, max=1024, rich_help_panel="Many processes",
-        help="Train over N processes on this machine (DDP; one per GPU on CUDA), launched by torchrun's agent. "
-        "--batch-size is per process.", show_default=False,
-    ),
-]  # fmt: skip
-NnodesOption = Annotated[
-    int, typer.Option(min=1, max=4096, rich_help_panel="Many processes", help="Machines in the job (with --nproc).")
-]
-NodeRankOption = Annotated[
-    int, typer.Option(min=0, rich_help_panel="Many processes", help="This machine's index, 0 hosting the rendezvous.")
-]
-RdzvEndpointOption = Annotated[
-    str | None,
-    typer.Option(
-        rich_help_panel="Many processes", show_default=False,
-        help="HOST:PORT of node 0's rendezvous, the same on every machine (needed with --nnodes above 1).",
-    ),
-]  # fmt: skip
-
-
-class Amp(str, Enum):
-    auto = "auto"
-    bf16 = "bf16"
-    fp16 = "fp16"
-    off = "off"
-
-
-AmpOption = Annotated[
-    Amp,
-    typer.Option(
-        help="Mixed precision: autocast to bf16, or fp16 with a gradient scaler; auto is bf16 on a GPU that has "
-        "it (fp16 on older ones) and off (FP32) on the CPU.",
-    ),
-]
 
 DEFAULT_ARCH, DEFAULT_LOSS = Arch(DEFAULTS.arch), Loss(DEFAULTS.loss)
 
@@ -258,7 +197,7 @@ def gan(
     )  # fmt: skip
     last = train_gan(
         cfg, out, data_dir=data_dir, download=download, device=device.value, force=force, state=state,
-        resume_command=resume_command("gan", out), observers=observers,
+        resume_command=resume_command_for("gan", out), observers=observers,
     )  # fmt: skip
     if launched_rank() == 0:  # one line per job, not per process
         typer.echo(
@@ -404,7 +343,7 @@ def cyclegan(
         last_epoch=cfg.total_epochs, seed=cfg.seed,
     )  # fmt: skip
     last = train_cyclegan(
-        cfg, out, device=device.value, force=force, state=state, resume_command=resume_command("cyclegan", out),
+        cfg, out, device=device.value, force=force, state=state, resume_command=resume_command_for("cyclegan", out),
         observers=observers,
     )  # fmt: skip
     if launched_rank() == 0:  # one line per job, not per process
@@ -416,38 +355,15 @@ def cyclegan(
         )
 
 
-def resume_command(model: str, out: Path) -> str:
-    """The command that continues an interrupted run, quoted for a POSIX shell, launched as this run was."""
-    from gantool.training.launch import LAUNCHED_ENV
-
-    command = f"gantool train {model} --out {shlex.quote(str(out))} --resume"
-    if LAUNCHED_ENV in os.environ:  # a worker of --nproc: the same launch options again
-        return f"{command} {os.environ[LAUNCHED_ENV]}"
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # a worker of the user's own torchrun
-        nodes = int(os.environ.get("GROUP_WORLD_SIZE", "1"))
-        launch = f"--nnodes {nodes} (your rendezvous options) " if nodes > 1 else ""
-        return f"torchrun {launch}--nproc_per_node {os.environ.get('LOCAL_WORLD_SIZE', '1')} -m {command}"
-    return command
-
-
 def _launch(
     ctx: typer.Context, model: str, out: Path, resume: bool, nproc: int, nnodes: int, node_rank: int,
     endpoint: str | None,
 ) -> NoReturn:  # fmt: skip
     """Run this command over ``nproc`` × ``nnodes`` processes, then leave with the job's exit status."""
-    from gantool.training.checkpoints import load_resume_state
-    from gantool.training.launch import check_launch, launch_options, run_workers
+    from gantool.training.launch import launch_job
 
-    check_launch(nproc, nnodes, node_rank, endpoint)
-    if resume and nnodes == 1:  # refused here once rather than by every worker
-        saved = int(load_resume_state(out).get("world_size", 1))
-        if saved != nproc:
-            raise UsageError(
-                f"{out} was trained by {saved} process{'es' if saved > 1 else ''}: resume it with --nproc {saved}"
-            )
-    command = f"gantool train {model} --out {shlex.quote(str(out))} --resume {launch_options(nproc, nnodes, node_rank, endpoint)}"
     argv = (ctx.find_root().obj or {}).get("argv", sys.argv[1:])
-    raise typer.Exit(run_workers(argv, nproc, nnodes, node_rank, endpoint, command))
+    raise typer.Exit(launch_job(argv, model, out, resume, nproc, nnodes, node_rank, endpoint))
 
 
 def _explicit_options(ctx: typer.Context) -> set[str]:

@@ -18,6 +18,7 @@ import signal
 import sys
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from gantool.errors import UsageError
@@ -62,6 +63,36 @@ def check_launch(nproc: int, nnodes: int, node_rank: int, endpoint: str | None) 
         raise UsageError(f"--node-rank {node_rank} must be below --nnodes {nnodes}")
     if nnodes > 1 and not endpoint:
         raise UsageError("--nnodes above 1 needs --rdzv-endpoint HOST:PORT, the same on every node")
+
+
+def resume_command_for(model: str, out: Path) -> str:
+    """The command that continues an interrupted run, quoted for a POSIX shell, launched as this run was."""
+    command = f"gantool train {model} --out {shlex.quote(str(out))} --resume"
+    if LAUNCHED_ENV in os.environ:  # a worker of --nproc: the same launch options again
+        return f"{command} {os.environ[LAUNCHED_ENV]}"
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # a worker of the user's own torchrun
+        nodes = int(os.environ.get("GROUP_WORLD_SIZE", "1"))
+        launch = f"--nnodes {nodes} (your rendezvous options) " if nodes > 1 else ""
+        return f"torchrun {launch}--nproc_per_node {os.environ.get('LOCAL_WORLD_SIZE', '1')} -m {command}"
+    return command
+
+
+def launch_job(
+    argv: Sequence[str], model: str, out: Path, resume: bool, nproc: int, nnodes: int, node_rank: int,
+    endpoint: str | None,
+) -> int:  # fmt: skip
+    """Check the launch, refuse a resume with another world size once (not in every worker), run the workers."""
+    from gantool.training.checkpoints import load_resume_state
+
+    check_launch(nproc, nnodes, node_rank, endpoint)
+    if resume and nnodes == 1:
+        saved = int(load_resume_state(out).get("world_size", 1))
+        if saved != nproc:
+            processes = f"{saved} process{'es' if saved > 1 else ''}"
+            raise UsageError(f"{out} was trained by {processes}: resume it with --nproc {saved}")
+    options = launch_options(nproc, nnodes, node_rank, endpoint)
+    command = f"gantool train {model} --out {shlex.quote(str(out))} --resume {options}"
+    return run_workers(argv, nproc, nnodes, node_rank, endpoint, command)
 
 
 def run_workers(argv: Sequence[str], nproc: int, nnodes: int, node_rank: int, endpoint: str | None,
