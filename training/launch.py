@@ -90,8 +90,7 @@ def launch_job(
         if saved != nproc:
             processes = f"{saved} process{'es' if saved > 1 else ''}"
             raise UsageError(f"{out} was trained by {processes}: resume it with --nproc {saved}")
-    options = launch_options(nproc, nnodes, node_rank, endpoint)
-    command = f"gantool train {model} --out {shlex.quote(str(out))} --resume {options}"
+    command = f"{resume_command_for(model, out)} {launch_options(nproc, nnodes, node_rank, endpoint)}"
     return run_workers(argv, nproc, nnodes, node_rank, endpoint, command)
 
 
