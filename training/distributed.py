@@ -68,7 +68,6 @@ class World:
 
     rank: int = 0
     size: int = 1
-    local_rank: int = 0
     replicas: list[Replica] = field(default_factory=list)
 
     @property
@@ -173,7 +172,7 @@ def joined(device: torch.device) -> Iterator[World]:
     import torch
     import torch.distributed as dist
 
-    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    rank = launched_rank()
     if device.type == "cuda":
         torch.cuda.set_device(device)
     backend = "nccl" if device.type == "cuda" else "gloo"
@@ -184,7 +183,7 @@ def joined(device: torch.device) -> Iterator[World]:
     except (dist.DistError, RuntimeError, ValueError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise RankLost(f"rank {rank} could not join the process group ({first[:200]})") from None
-    world = World(rank=rank, size=size, local_rank=local_rank)
+    world = World(rank=rank, size=size)
     try:
         yield world
     finally:
