@@ -6,15 +6,16 @@ onnx and TensorRT load inside the command, so ``gantool --help`` stays fast.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gantool.artifacts import is_onnx, resolve_checkpoint, run_checkpoints
 from gantool.engines import DEFAULT_BATCHES, parse_size
 from gantool.errors import UsageError
+from gantool.export import triton_options as tri
+from gantool.export.report import report
 from gantool.files import check_output_path
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ def export(
         typer.Argument(
             metavar="RUN_DIR|CHECKPOINT|ONNX",
             help="Run dir (every generator in it: both directions of a CycleGAN run), one .safetensors checkpoint, "
-            "or (with --trt) an exported .onnx file.",
+            "or (with --trt or --triton) an exported .onnx file.",
             show_default=False,
         ),
     ],
@@ -42,7 +43,9 @@ def export(
         ),
     ] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset to target (17 or newer).")] = 18,  # = onnx_export.DEFAULT_OPSET
-    force: Annotated[bool, typer.Option("--force", help="Overwrite existing ONNX files and engines.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite existing ONNX files, engines, Triton models.")
+    ] = False,
     trt: Annotated[
         bool, typer.Option("--trt", help="Also build FP16 TensorRT engines (needs TensorRT and an NVIDIA GPU).")
     ] = False,
@@ -84,6 +87,15 @@ def export(
         ),
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the results as a JSON list.")] = False,
+    triton: tri.TritonOption = None,
+    triton_precision: tri.TritonPrecisionOption = None,
+    triton_max_batch: tri.TritonMaxBatchOption = None,
+    triton_preferred_batch: tri.TritonPreferredOption = None,
+    triton_queue_delay_us: tri.TritonQueueDelayOption = None,
+    triton_instances: tri.TritonInstancesOption = None,
+    triton_device: tri.TritonDeviceOption = None,
+    triton_ort_trt: tri.TritonOrtTrtOption = False,
+    triton_prefix: tri.TritonPrefixOption = None,
 ) -> None:
     """Export generators to FP32 and FP16 ONNX, each checked against PyTorch; --trt builds FP16 TensorRT engines.
 
@@ -112,31 +124,50 @@ def export(
     ONNX file is given) and must stay within 1e-2; engines are written only
     when all of them pass. An engine runs only on the GPU model and TensorRT
     version that built it: build it on the machine that will run it.
+
+    --triton REPO then writes a Triton model repository from the files
+    checked above: REPO/<stem>/config.pbtxt and REPO/<stem>/1/model.onnx per
+    generator (<stem>_fp16 for the FP16 file, with --triton-precision), and
+    with --trt REPO/<stem>_fp16_trt/1/model.plan. Existing models need --force.
     """
     request = _trt_request(
         trt, (min_batch, opt_batch, max_batch), (min_size, opt_size, max_size), workspace_mb, opt_level, timing_cache
     )
-    if not trt and model.is_file() and is_onnx(model):
-        raise UsageError(f"{model} is an ONNX file: add --trt to build a TensorRT engine from it")
+    given_onnx = model.is_file() and is_onnx(model)
+    if given_onnx and not trt and triton is None:
+        raise UsageError(f"{model} is an ONNX file: add --trt to build a TensorRT engine from it, or --triton REPO")
+    settings = tri.triton_settings(
+        triton, triton_precision, triton_max_batch, triton_preferred_batch, triton_queue_delay_us, triton_instances,
+        triton_device, triton_ort_trt, triton_prefix,
+        onnx_source=given_onnx, engine_max_batch=request.batches[2] if request else None,
+    )  # fmt: skip
     from gantool.export.onnx_export import check_opset, export_checkpoints
 
     check_opset(opset)
-    onnx_source = model if trt and model.is_file() and is_onnx(model) else None
+    onnx_source = model if given_onnx else None
     checkpoints = [] if onnx_source is not None else _checkpoints(model)
     out_dir = out if out is not None else (onnx_source or checkpoints[0]).parent
     if quality_check is not None:
         _check_quality_checkable(onnx_source, checkpoints, out_dir)
     engines: list[EngineResult] = []
-    if request is None:
-        results = export_checkpoints(checkpoints, out_dir, opset=opset, force=force, log=_progress)
-    else:
+    jobs = []
+    if request is not None:
         from gantool.export.tensorrt_export import build_engines, plan_engines
 
         jobs = plan_engines(checkpoints, onnx_source, out_dir, request, force)  # refusals before TensorRT loads
+    repo = tri.plan_triton(
+        settings, triton_precision, checkpoints, onnx_source, out_dir, [j.engine for j in jobs], force
+    )
+    if request is not None:
         results, engines = build_engines(jobs, out_dir, request, opset=opset, force=force, log=_progress)
-    _report(results, engines, trt, json_output)
+    else:  # from a given .onnx with --triton alone nothing is exported
+        results = (
+            export_checkpoints(checkpoints, out_dir, opset=opset, force=force, log=_progress) if checkpoints else []
+        )
+    models = repo.write(force, _progress) if repo is not None else []  # once every file passed its check
+    report(results, engines, trt, json_output, tri.triton_rows(models))
     if quality_check is not None:
-        _quality_check(model, quality_check, results, engines)
+        _quality_check(model, quality_check, results, engines, [m.path for m in models])
 
 
 def _check_quality_checkable(onnx_source: Path | None, checkpoints: list[Path], out_dir: Path) -> None:
@@ -147,8 +178,12 @@ def _check_quality_checkable(onnx_source: Path | None, checkpoints: list[Path], 
         raise UsageError("--quality-check reads the new files beside their checkpoints: leave out --out")
 
 
-def _quality_check(model: Path, n: int, results: list[ExportResult], engines: list[EngineResult]) -> None:
-    """Run the check on the files just written; on a measurable loss remove them and fail (exit 1)."""
+def _quality_check(
+    model: Path, n: int, results: list[ExportResult], engines: list[EngineResult], repo_models: list[Path]
+) -> None:
+    """Run the check on the files just written; on a measurable loss remove them (and their Triton models) and fail."""
+    import shutil
+
     from gantool.benchmarks.quality.check import quality_check
     from gantool.engines import sidecar_path
     from gantool.errors import GantoolError
@@ -160,6 +195,8 @@ def _quality_check(model: Path, n: int, results: list[ExportResult], engines: li
     written = [result.path for result in results] + [path for e in engines for path in (e.path, sidecar_path(e.path))]
     for path in written:
         path.unlink(missing_ok=True)
+    for folder in repo_models:
+        shutil.rmtree(folder, ignore_errors=True)
     raise GantoolError(f"quality check failed, removed the {len(written)} new files: {'; '.join(failures)}")
 
 
@@ -227,32 +264,6 @@ def _checkpoints(model: Path) -> list[Path]:
         if found:
             return found
     return [resolve_checkpoint(model)]  # a checkpoint path, or the clear error for a dir without one
-
-
-def _report(results: list[ExportResult], engines: list[EngineResult], trt: bool, json_output: bool) -> None:
-    """One row per file written: ONNX files (if exported), then engines with their build time."""
-    rows: list[dict[str, Any]] = [
-        {"path": str(r.path), "precision": r.precision, "max_abs_diff": r.max_abs_diff, "tolerance": r.tolerance,
-         "ok": r.ok} | ({"build_seconds": None} if trt else {})
-        for r in results
-    ] + [
-        {"path": str(e.path), "precision": e.precision, "max_abs_diff": e.max_abs_diff, "tolerance": e.tolerance,
-         "ok": e.ok, "build_seconds": round(e.build_seconds, 2)}
-        for e in engines
-    ]  # fmt: skip
-    if json_output:
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    header = ("file", "precision", "max abs diff", "tolerance", "status") + (("build s",) if trt else ())
-    table = [header] + [
-        (row["path"], row["precision"], f"{row['max_abs_diff']:.1e}", f"{row['tolerance']:.0e}",
-         "ok" if row["ok"] else "FAIL")
-        + ((("-" if row["build_seconds"] is None else f"{row['build_seconds']:.1f}"),) if trt else ())
-        for row in rows
-    ]  # fmt: skip
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
-        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
 def _progress(message: str) -> None:

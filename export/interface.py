@@ -20,12 +20,17 @@ example the exporter traced.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gantool.errors import GantoolError
+from gantool.errors import ArtifactError, GantoolError
 from gantool.latents import latent_batch
-from gantool.spec import MIN_SIDE, SIZE_MULTIPLE, ModelSpec, fits_translator
+from gantool.spec import METADATA_KEY, MIN_SIDE, SIZE_MULTIPLE, ModelSpec, fits_translator
+
+if TYPE_CHECKING:
+    import onnx
 
 GAN_INPUT, GAN_OUTPUT = "z", "images"
 TRANSLATOR_INPUT, TRANSLATOR_OUTPUT = "images", "translated"
@@ -104,3 +109,22 @@ def translator_images(spec: ModelSpec, shape: tuple[int, ...], seed: int) -> np.
     """Deterministic float32 images of ``shape``, uniform over the model's value range."""
     low, high = spec.value_range
     return np.random.default_rng(seed).uniform(low, high, shape).astype(np.float32)
+
+
+def read_gantool_onnx(path: Path, missing_hint: str = "") -> tuple[onnx.ModelProto, dict[str, str], ModelSpec]:
+    """An exported file, loaded without external data: its graph, its metadata and the spec in it.
+
+    ArtifactError (one line) for a missing or unreadable file, or one gantool did not write.
+    """
+    import onnx
+
+    if not path.is_file():
+        raise ArtifactError(f"{path} does not exist{missing_hint}")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError and friends
+        raise ArtifactError(f"{path} is not a readable ONNX file ({type(exc).__name__})") from None
+    metadata = {prop.key: prop.value for prop in model.metadata_props}
+    if METADATA_KEY not in metadata:
+        raise ArtifactError(f"{path} is not a gantool model (no {METADATA_KEY} in its metadata)")
+    return model, metadata, ModelSpec.from_json(metadata[METADATA_KEY])

@@ -36,7 +36,7 @@ from gantool.export.interface import PARITY_SEED, interface_for, translator_imag
 from gantool.export.tensorrt_build import BuildSettings, BuiltPlan, TimingCache, build_plan, source_precision
 from gantool.files import atomic_write_bytes, check_output_path, sha256_file
 from gantool.latents import latent_batch
-from gantool.spec import METADATA_KEY, ModelSpec
+from gantool.spec import ModelSpec
 
 if TYPE_CHECKING:
     from gantool.export.onnx_export import ExportResult
@@ -145,20 +145,10 @@ def _profile(spec: ModelSpec, request: TrtRequest) -> Profile:
 
 def _onnx_job(path: Path, out_dir: Path, request: TrtRequest) -> _Job:
     """An ONNX file given directly: its spec and precision from its metadata, its checkpoint sibling if any."""
-    import onnx
-
+    from gantool.export.interface import read_gantool_onnx
     from gantool.export.onnx_export import PRECISION_KEY
 
-    if not path.is_file():
-        raise ArtifactError(f"{path} does not exist")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError and friends
-        raise ArtifactError(f"{path} is not a readable ONNX file ({type(exc).__name__})") from None
-    metadata = {prop.key: prop.value for prop in model.metadata_props}
-    if METADATA_KEY not in metadata:
-        raise ArtifactError(f"{path} is not a gantool model (no {METADATA_KEY} in its metadata)")
-    spec = ModelSpec.from_json(metadata[METADATA_KEY])
+    _, metadata, spec = read_gantool_onnx(path)
     precision = metadata.get(PRECISION_KEY, "fp16" if path.name.endswith(FP16_ONNX_SUFFIX) else "fp32")
     if precision not in ("fp32", "fp16"):
         raise ArtifactError(f"{path}: unknown {PRECISION_KEY} {precision!r}")

@@ -22,6 +22,7 @@ from gantool.errors import GantoolError, Interrupted, RankLost, UsageError
 from gantool.export.cli import export
 from gantool.runtime.cli import generate
 from gantool.runtime.doctor_cli import doctor
+from gantool.runtime.serve.cli import serve
 from gantool.runtime.translate_cli import translate
 from gantool.training.cli import train_app
 from gantool.training.import_cli import import_app
@@ -112,6 +113,7 @@ app.command()(translate)
 app.command()(bench)
 app.command("eval")(eval_command)
 app.command()(doctor)
+app.command()(serve)
 
 
 def _version(value: bool) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from gantool.latents import MAX_SEED
+from gantool.runtime.shards import shard_help
 
 if TYPE_CHECKING:
     import numpy as np
@@ -68,11 +69,15 @@ def generate(
             "rest (same seed, model and -n required).",
         ),
     ] = False,
+    shard: Annotated[
+        str | None, typer.Option(metavar="K/M", help=shard_help("the -n samples"), show_default=False)
+    ] = None,
 ) -> None:
     """Sample images from a GAN generator, deterministically by seed, on the fastest available backend.
 
     A folder is filled one complete PNG at a time: after Ctrl-C, SIGTERM or a
     full disk, the same command with --resume writes only what is missing.
+    With --shard K/M it writes only shard K's samples, under their global names.
     """
     from gantool.errors import GantoolError, Interrupted, UsageError
     from gantool.files import DiskFull, check_output_path
@@ -81,12 +86,18 @@ def generate(
     from gantool.runtime.memory import batch_memory
     from gantool.runtime.progress import Progress
     from gantool.runtime.registry import check_device, check_precision
+    from gantool.runtime.shards import Shard
     from gantool.runtime.writers import open_writer, output_kind
     from gantool.signals import StopSignals
 
+    part = Shard.parse(shard) if shard is not None else None
     check_device(device, "--device")
     check_precision(precision, "--precision")
     kind = output_kind(out)  # refuse an unsupported --out before any work
+    if part is not None and kind == "grid":
+        raise UsageError(
+            f"--shard needs a folder or .npz --out: a .png grid of shard {part} is no part of the whole run's grid"
+        )
     if resume and force:
         raise UsageError(
             "--resume and --force exclude each other: --resume keeps what --out holds, --force replaces it"
@@ -95,9 +106,15 @@ def generate(
         raise UsageError(f"--resume needs a folder --out: {out} is one {kind} file, written whole at the end")
     if resume and out.exists() and not out.is_dir():
         raise UsageError(f"cannot --resume into {out}: it is a file, not a folder of samples")
+    samples = range(*part.range(n)) if part is not None else range(n)  # the ones this run writes
+    name = None if part is None else str(part)  # as the manifest records it: "2/4"
+    if not samples:  # an array task with nothing to do succeeds: the job is not failed
+        assert part is not None  # -n is at least 1
+        typer.echo(part.describe(n, "samples"), err=True)
+        return
     check_output_path(out, force or resume, "output")
     options = {"-n": n, "--seed": seed, "--batch-size": batch_size, "--out": out, "--backend": backend}
-    options |= {"--device": device, "--precision": precision, "--resume": True}
+    options |= {"--device": device, "--precision": precision, "--shard": name, "--resume": True}
     again = command_line("generate", [str(model)], options)
 
     with batch_memory(batch_size):
@@ -105,33 +122,39 @@ def generate(
         gen = Generator.open(model, backend, device=device, precision=precision, batch_size=batch_size)
         typer.echo(f"backend: {gen.reason}", err=True)
         loaded = time.perf_counter() - loaded
-        settings = {"seed": seed, **gen.identity(model)}
+        settings: dict[str, object] = {"seed": seed, **gen.identity(model), "shard": name}
+        if part is not None:
+            settings["shard_range"] = [samples.start, samples.stop]  # informative: follows from shard and n
+        scope = "" if part is None else f" of shard {part}"
 
         start = time.perf_counter()
         writer: Writer | None = None
-        with StopSignals(repeat_stops_now=True) as stop:
+        with StopSignals(repeat_stops_now=True) as signals:
             try:
-                with (
-                    open_writer(out, n, gen.spec, seed, force, resume=resume, settings=settings) as writer,
-                    Progress(n, "generating") as bar,
-                ):
-                    for first in range(0, n, batch_size):
-                        if stop.requested:
+                writer = open_writer(
+                    out, n, gen.spec, seed, force, resume=resume, settings=settings, indices=samples, shard=name
+                )
+                with writer, Progress(len(samples), "generating") as bar:
+                    for first in samples[::batch_size]:
+                        if signals.requested:
                             raise KeyboardInterrupt
-                        count = min(batch_size, n - first)
+                        count = min(batch_size, samples.stop - first)
                         if writer.pending(first, count):
                             writer.write(first, _batch(gen, seed, first, count))
                         bar.advance(count)
             except KeyboardInterrupt:
-                raise Interrupted(_stopped(stop.describe(), writer, n, out, again), stop.exit_code) from None
+                message = _stopped(signals.describe(), writer, len(samples), scope, out, again)
+                raise Interrupted(message, signals.exit_code) from None
             except DiskFull as exc:
                 if writer is None or not writer.keeps_partial:
                     raise
-                raise GantoolError(f"{exc}; {_kept(writer, n, out)}: free some space, then: {again}") from None
+                kept = _kept(writer, len(samples), scope, out)
+                raise GantoolError(f"{exc}; {kept}: free some space, then: {again}") from None
     seconds = time.perf_counter() - start
     assert writer is not None  # the with block opened it
+    which = "" if part is None else f" ({part.describe(n, 'samples')})"
     typer.echo(
-        f"wrote {writer.written} images to {out} (skipped {writer.skipped} already complete, 0 failed) in "
+        f"wrote {writer.written} images{which} to {out} (skipped {writer.skipped} already complete, 0 failed) in "
         f"{seconds:.2f} s ({writer.written / max(seconds, 1e-9):.0f} images/s, {gen.backend} on {gen.device}, "
         f"{gen.precision}; model load {loaded:.2f} s)",
         err=True,
@@ -148,11 +171,13 @@ def _batch(gen: Generator, seed: int, first: int, count: int) -> np.ndarray:
     return to_uint8(gen.runner.run(latent_batch(seed, first, count, spec.latent_dim)), spec.value_range)
 
 
-def _kept(writer: Writer, n: int, out: Path) -> str:
-    return f"{writer.written + writer.skipped} of {n} samples are complete in {out}"
+def _kept(writer: Writer, total: int, scope: str, out: Path) -> str:
+    """``120 of 250 samples of shard 2/4 are complete in OUT``: ``total`` and ``scope`` are this run's share."""
+    return f"{writer.written + writer.skipped} of {total} samples{scope} are complete in {out}"
 
 
-def _stopped(signal: str, writer: Writer | None, n: int, out: Path, again: str) -> str:
+def _stopped(signal: str, writer: Writer | None, total: int, scope: str, out: Path, again: str) -> str:
     if writer is None or not writer.keeps_partial:
         return f"stopped by {signal}: nothing written, {out} left as it was"
-    return f"stopped by {signal} after writing {writer.written} images; {_kept(writer, n, out)}; resume with: {again}"
+    kept = _kept(writer, total, scope, out)
+    return f"stopped by {signal} after writing {writer.written} images; {kept}; resume with: {again}"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from gantool.runtime.cli import BACKEND_HELP, DEVICE_HELP, PRECISION_HELP
+from gantool.runtime.shards import shard_help
 from gantool.spec import MAX_IMAGE_SIDE, SIZE_MULTIPLE
 
 if TYPE_CHECKING:
@@ -115,6 +116,10 @@ def translate(
             "skipped, the rest translated.",
         ),
     ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(metavar="K/M", help=shard_help("the inputs, sorted by output name"), show_default=False),
+    ] = None,
 ) -> None:
     """Translate images with a CycleGAN generator: one PNG per input, written under the input's name.
 
@@ -129,7 +134,8 @@ def translate(
     A file that cannot be read is reported and skipped; every other image is
     still written, and the command then exits with status 1. Each output is
     written whole: after Ctrl-C, SIGTERM or a full disk, the same command with
-    --resume translates only the inputs whose output is missing.
+    --resume translates only the inputs whose output is missing. With --shard K/M
+    it translates only shard K of the inputs sorted by output name.
     """
     from gantool.artifacts import DIRECTIONS
     from gantool.errors import GantoolError, Interrupted, UsageError
@@ -140,10 +146,13 @@ def translate(
     from gantool.runtime.output_folder import OutputFolder
     from gantool.runtime.progress import Progress
     from gantool.runtime.registry import check_device, check_precision
+    from gantool.runtime.shards import Shard
     from gantool.runtime.translate_pipeline import Skipped, translate_files
     from gantool.runtime.translator import Translator, check_size
     from gantool.signals import StopSignals
 
+    part = Shard.parse(shard) if shard is not None else None
+    name = None if part is None else str(part)  # as the manifest records it: "2/4"
     check_device(device, "--device")
     check_precision(precision, "--precision")
     if direction is not None and direction not in DIRECTIONS:
@@ -164,9 +173,15 @@ def translate(
         raise UsageError(f"--out {out} is a file: translate writes a folder of PNGs")
     check_output_path(out, force or resume, "output folder")
     sources = collect_inputs(inputs, exclude=out)
+    total = len(sources)
+    if part is not None:  # the same order on every machine, whatever order the arguments or file systems give
+        sources = sorted(sources, key=lambda source: source.output.as_posix())[slice(*part.range(total))]
+        if not sources:  # an array task with nothing to do succeeds: the job is not failed
+            typer.echo(part.describe(total, "inputs"), err=True)
+            return
     options = {"--out": out, "--direction": direction, "--backend": backend, "--device": device}
     options |= {"--precision": precision, "--batch-size": batch_size, "--size": size, "--keep-size": keep_size}
-    options |= {"--round-size": round_size, "--no-exif": not exif, "--reduced-jpeg": reduced_jpeg}
+    options |= {"--round-size": round_size, "--no-exif": not exif, "--reduced-jpeg": reduced_jpeg, "--shard": name}
     again = command_line("translate", [str(model), *map(str, inputs)], options | {"--resume": True})
 
     with batch_memory(batch_size):
@@ -182,7 +197,10 @@ def translate(
         typer.echo(f"backend: {translator.reason}; {_label(spec)} at {decoding.describe()}", err=True)
 
         written = [0]  # counted as files land (writer threads), so an interrupted run still knows
-        settings = {**translator.identity(model), "direction": spec.direction, "decoding": asdict(decoding)}
+        settings: dict[str, object] = {**translator.identity(model), "direction": spec.direction}
+        settings |= {"decoding": asdict(decoding), "shard": name}
+        if part is not None:  # a changed input list moves the range: resuming it would mix two splits
+            settings |= {"shard_inputs": total, "shard_range": list(part.range(total))}
         folder = OutputFolder(out, force=force, resume=resume, manifest=(MANIFEST, settings))
         with StopSignals(repeat_stops_now=True) as stop:
             try:
@@ -218,8 +236,9 @@ def translate(
                 raise GantoolError(f"{exc}; free some space, then: {again}") from None
     existing = len(sources) - len(todo)
     rate = outcome.written / max(outcome.seconds, 1e-9)
+    which = "" if part is None else f" ({part.describe(total, 'inputs')})"
     typer.echo(
-        f"wrote {outcome.written} images to {out} (skipped {existing} already complete, {len(outcome.skipped)} "
+        f"wrote {outcome.written} images{which} to {out} (skipped {existing} already complete, {len(outcome.skipped)} "
         f"failed) in {outcome.seconds:.2f} s ({rate:.1f} images/s, {translator.backend} on {translator.device}, "
         f"{translator.precision}, batch {batch_size}; model load {loaded:.2f} s)",
         err=True,

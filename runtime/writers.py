@@ -7,6 +7,10 @@ or a full disk keeps its complete samples and ``--resume`` writes only the
 rest. With ``--force`` over an existing folder the new set is staged and
 swapped in at the end. An .npz or grid is one file, written whole at the end.
 
+A shard (``--shard K/M``) writes only the samples in ``indices``, under the
+names the whole run gives them, so shards' folders merge into the whole set;
+its .npz records the global ``indices`` of its rows and the ``shard``.
+
 The folder writer encodes and writes on a small thread pool, so PNG encoding
 (Pillow and file I/O release the GIL) overlaps the next batch's compute; the
 queue of pending batches is bounded so memory stays flat for any N.
@@ -152,11 +156,17 @@ class DirectoryWriter(Writer):
 
 
 class ArrayWriter(Writer):
-    """Collects all samples, then writes one .npz (``images`` uint8 N×H×W×C and ``seed``) or one .png grid."""
+    """Collects all samples, then writes one .npz (``images`` uint8 N×H×W×C and ``seed``) or one .png grid.
 
-    def __init__(self, path: Path, n: int, spec: ModelSpec, seed: int, kind: str) -> None:
+    With ``shard`` ("2/4") the rows are samples ``first ..``, and the .npz also holds ``indices`` (their global
+    sample numbers, int64) and ``shard``: concatenated in shard order, the shards' ``images`` are the whole run's.
+    """
+
+    def __init__(
+        self, path: Path, n: int, spec: ModelSpec, seed: int, kind: str, *, first: int = 0, shard: str | None = None
+    ) -> None:
         super().__init__()
-        self.path, self.seed, self.kind = path, seed, kind
+        self.path, self.seed, self.kind, self.first, self.shard = path, seed, kind, first, shard
         shape = (n, spec.height, spec.width, spec.channels)
         try:
             self.images = np.zeros(shape, dtype=np.uint8)
@@ -168,7 +178,8 @@ class ArrayWriter(Writer):
             ) from None
 
     def write(self, start: int, batch: np.ndarray) -> None:
-        self.images[start : start + len(batch)] = batch
+        row = start - self.first
+        self.images[row : row + len(batch)] = batch
 
     def commit(self) -> None:
         if self.kind == "grid":
@@ -177,7 +188,12 @@ class ArrayWriter(Writer):
 
             def save(tmp: Path) -> None:
                 with tmp.open("wb") as handle:  # a handle, so numpy does not append ".npz" to the temp name
-                    np.savez(handle, images=self.images, seed=np.int64(self.seed))
+                    if self.shard is None:
+                        np.savez(handle, images=self.images, seed=np.int64(self.seed))
+                        return
+                    indices = np.arange(self.first, self.first + len(self.images), dtype=np.int64)
+                    shard = np.array(self.shard)  # a 0-d unicode array: loads without allow_pickle
+                    np.savez(handle, images=self.images, seed=np.int64(self.seed), indices=indices, shard=shard)
 
             atomic_save(self.path, save)
         self.written = len(self.images)
@@ -192,11 +208,18 @@ def open_writer(
     *,
     resume: bool = False,
     settings: dict[str, Any] | None = None,
+    indices: range | None = None,
+    shard: str | None = None,
 ) -> Writer:
-    """The writer for ``path``'s kind (see output_kind); ``settings`` go into a folder's manifest with ``n``."""
+    """The writer for ``path``'s kind (see output_kind); ``settings`` go into a folder's manifest with ``n``.
+
+    ``indices`` (default all ``n``) are the samples this run writes, ``shard`` ("2/4") the shard they are:
+    folder files keep their global names, an .npz records the indices.
+    """
     kind = output_kind(path)
     if kind == "dir":
         return DirectoryWriter(path, n, force, resume=resume, settings=settings)
     if resume:
         raise UsageError(f"--resume needs a folder --out: {path} is one {kind} file, written whole at the end")
-    return ArrayWriter(path, n, spec, seed, kind)
+    indices = range(n) if indices is None else indices
+    return ArrayWriter(path, len(indices), spec, seed, kind, first=indices.start, shard=shard)

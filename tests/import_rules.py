@@ -30,6 +30,7 @@ DEV_EXTRAS = {"test": "the test suite's tools (pytest, mypy, build, hypothesis)"
 # the declared distribution that provides it (the test checks that it is declared), and why it is missing here.
 NOT_INSTALLED_HERE = {
     "tensorrt": ("tensorrt", "NVIDIA's TensorRT wheels (the trt extra) need CUDA libraries; tests fake them"),
+    "pytriton": ("nvidia-pytriton", "the serve extra pins numpy < 2: CI runs its tests in a venv of their own"),
 }
 
 # Private names of other packages the sources may still use ("torch._C"), each with the reason no public API
