@@ -29,7 +29,10 @@ BACKEND_HELP = (
     "measured once per machine and model and cached."
 )
 DEVICE_HELP = "auto, cpu or cuda. auto: the GPU when the chosen backend can use one here, else the CPU."
-PRECISION_HELP = "fp32 or fp16 (default: the backend's own: fp16 for tensorrt and onnxruntime-trt, else fp32)."
+PRECISION_HELP = (
+    "fp32, fp16 or bf16 (default: the backend's own: fp16 for tensorrt and onnxruntime-trt, else fp32). bf16: the "
+    "torch backends, on CUDA or on a CPU with AVX-512 BF16 or AMX (gantool doctor says)."
+)
 
 
 def generate(

@@ -1,7 +1,7 @@
 """``gantool doctor``: what can run here — each backend, installed or not and why, its version, the devices it sees.
 
 One header line for the machine (CPU, cores, Python, gantool, CUDA driver),
-then one row per registered backend from its ``Backend.probe()``. Doctor
+one for the CPU's low-precision features (VNNI, BF16, AMX), then one row per registered backend from its ``Backend.probe()``. Doctor
 reports, it does not judge: it exits 0 whatever it finds, and a probe that
 raises (a broken install can make an import fail in odd ways) becomes a row
 with the error's first line rather than a traceback. ``--json`` prints
@@ -14,6 +14,8 @@ import json
 from typing import Annotated, Any
 
 import typer
+
+from gantool.machine import describe_cpu_features
 
 COLUMNS = ("backend", "installed", "version", "devices", "note")
 
@@ -33,6 +35,7 @@ def doctor(
         f"machine: {machine['cpu']}, {machine['cores']} cores; Python {machine['python']}; "
         f"gantool {machine['gantool']}; CUDA driver: {machine['cuda_driver']}"
     )
+    typer.echo(f"CPU features: {describe_cpu_features(machine['cpu_features'])} (bf16 on the torch backend needs BF16)")
     typer.echo(format_rows(rows))
 
 
@@ -70,6 +73,7 @@ def machine_facts() -> dict[str, Any]:
         "python": platform.python_version(),
         "gantool": __version__,
         "cuda_driver": _driver(),
+        "cpu_features": machine.cpu_features(),
     }
 
 

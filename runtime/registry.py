@@ -73,7 +73,7 @@ def check_device(device: str, what: str = "device") -> str:
 
 
 def check_precision(precision: str | None, what: str = "precision") -> str | None:
-    """``precision`` if it is None (the backend's default), fp32 or fp16; UsageError otherwise."""
+    """``precision`` if it is None (the backend's default), fp32, fp16 or bf16; UsageError otherwise."""
     if precision is not None and precision not in PRECISIONS:
         raise UsageError(f"{what} must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     return precision

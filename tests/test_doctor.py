@@ -23,10 +23,11 @@ HAS_GPU = gpu.scan().usable
 def test_the_table_has_a_machine_line_and_one_row_per_backend(cli) -> None:
     result = cli("doctor")
     assert result.exit_code == 0, result.stderr
-    machine, header, *rows = result.stdout.splitlines()
+    machine, features, header, *rows = result.stdout.splitlines()
     assert machine.startswith("machine: ") and f"gantool {__version__}" in machine and " cores; Python 3." in machine
     if not HAS_GPU:
         assert "CUDA driver: none (no usable CUDA driver" in machine
+    assert features.startswith("CPU features: VNNI ") and ", BF16 " in features and ", AMX " in features
     assert header.split() == ["backend", "installed", "version", "devices", "note"]
     assert [row.split()[0] for row in rows] == registry.names()
     cells = {row.split()[0]: row.split()[1:4] for row in rows}
@@ -38,7 +39,8 @@ def test_json_has_the_machine_and_one_row_per_backend_for_scripts(cli) -> None:
     result = cli("doctor", "--json")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
-    assert set(report["machine"]) == {"cpu", "cores", "python", "gantool", "cuda_driver"}
+    assert set(report["machine"]) == {"cpu", "cores", "python", "gantool", "cuda_driver", "cpu_features"}
+    assert set(report["machine"]["cpu_features"]) == {"vnni", "bf16", "amx"}
     if not HAS_GPU:
         assert report["machine"]["cuda_driver"].startswith("none (")
     rows = report["backends"]

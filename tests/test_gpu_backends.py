@@ -105,8 +105,8 @@ def _engine_beside(run: Path, stale: bool = False, compute_capability: str = H10
 
 def test_the_registry_lists_every_backend_with_its_devices_and_precisions() -> None:
     expected = {
-        "torch": (("cpu", "cuda"), ("fp32", "fp16")),
-        "torch-compile": (("cpu", "cuda"), ("fp32", "fp16")),
+        "torch": (("cpu", "cuda"), ("fp32", "fp16", "bf16")),
+        "torch-compile": (("cpu", "cuda"), ("fp32", "fp16", "bf16")),
         "onnxruntime": (("cpu", "cuda"), ("fp32", "fp16")),
         "onnxruntime-trt": (("cuda",), ("fp16", "fp32")),
         "tensorrt": (("cuda",), ("fp16",)),

@@ -30,9 +30,9 @@ step gantool export "$RUNS/digits" --trt --max-batch 256 --force
 step gantool export "$RUNS/resnet9_256" --trt --opt-batch 16 --max-batch 16 --force
 
 # Issue 4's targets: 256² translator, batch 16 throughput and batch-1 latency, every backend and precision.
-step gantool bench "$RUNS/digits" --device cuda --backends all --precisions fp32,fp16 \
+step gantool bench "$RUNS/digits" --device cuda --backends all --precisions fp32,fp16,bf16 \
   --batch-sizes 1,16,256 --force --json "$RESULTS/bench_gan_gpu.json"
-step gantool bench "$RUNS/resnet9_256" --device cuda --backends all --precisions fp32,fp16 \
+step gantool bench "$RUNS/resnet9_256" --device cuda --backends all --precisions fp32,fp16,bf16 \
   --sizes 256 --batch-sizes 1,16 --warmup-s 2 --max-s 5 --force --json "$RESULTS/bench_resnet9_256_gpu.json"
 
 # End to end: 1000 samples from the engine, and the same from torch on the GPU, as a user runs them.

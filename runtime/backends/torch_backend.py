@@ -8,10 +8,17 @@ On CUDA it runs FP32 or FP16 (``--precision fp16``: the module's weights are
 cast with ``.half()`` and inputs with it; outputs come back float32 like every
 backend's). FP16 on CPU is refused: PyTorch's CPU kernels for half precision are
 slow or missing, and ONNX Runtime already runs the FP16 export on CPU.
+
+bf16 (``--precision bf16``) runs the FP32 module under ``torch.autocast``: the
+convolutions and matrix products in bfloat16, normalisations and the rest in
+FP32, as PyTorch's autocast lists decide. On CUDA always; on the CPU only
+where it has bf16 arithmetic (AVX-512 BF16 or AMX: ``gantool doctor``), since
+elsewhere oneDNN emulates it, slower than FP32.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -21,6 +28,7 @@ import numpy as np
 from gantool.artifacts import is_onnx, resolve_checkpoint
 from gantool.checkpoint import load_generator, read_spec
 from gantool.errors import ArtifactError, BackendUnavailable, GantoolError, UsageError
+from gantool.machine import cpu_features
 from gantool.runtime.backends.base import Backend, Probe
 from gantool.spec import ModelSpec
 
@@ -31,18 +39,23 @@ CUDA_TORCH_HINT = "install a CUDA build of torch (pytorch.org, 'Get started')"
 
 
 class TorchBackend(Backend):
-    """The checkpoint's generator as an eval-mode ``nn.Module``: CPU (FP32), or CUDA (FP32 or FP16)."""
+    """The checkpoint's generator as an eval-mode ``nn.Module``: CPU (FP32, bf16) or CUDA (FP32, FP16, bf16)."""
 
     name: ClassVar[str] = "torch"
     requires: ClassVar[tuple[str, ...]] = ("torch",)
     install_hint: ClassVar[str] = "pip install torch"
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
-    precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16")
+    precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "bf16")
 
     def __init__(self, device: str | None = None, precision: str | None = None) -> None:
         super().__init__(device, precision)
         if self.precision == "fp16" and self.device != "cuda":
             raise UsageError(f"fp16 on the {self.name} backend needs --device cuda")
+        if self.precision == "bf16" and self.device == "cpu" and not cpu_features()["bf16"]:
+            raise UsageError(
+                f"bf16 on the {self.name} backend needs a CPU with AVX-512 BF16 or AMX, which this one lacks "
+                "(gantool doctor): use fp32, or --device cuda"
+            )
         self.module: nn.Module | None = None
         self._torch: Any = None
         self._one_by_one = False
@@ -125,7 +138,7 @@ class TorchBackend(Backend):
         assert self.module is not None and torch is not None, "load() first"
         self.check_input(batch)
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), self._autocast():
                 return self._forward(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
         except torch.cuda.OutOfMemoryError:
             raise GantoolError(f"out of GPU memory at a batch of {len(batch)}: try a smaller --batch-size") from None
@@ -146,11 +159,17 @@ class TorchBackend(Backend):
         torch.cuda.synchronize()
 
         def compute() -> None:
-            with torch.inference_mode():
+            with torch.inference_mode(), self._autocast():
                 module(inputs)
             torch.cuda.synchronize()
 
         return compute
+
+    def _autocast(self) -> Any:
+        """bf16: autocast on the backend's device (weights stay FP32); otherwise a context that does nothing."""
+        if self.precision != "bf16":
+            return contextlib.nullcontext()
+        return self._torch.autocast(device_type=self.device, dtype=self._torch.bfloat16)
 
     def _forward(self, inputs: Any) -> np.ndarray:
         """float32 CPU tensor in → float32 numpy out; on CUDA ``.cpu()`` waits for the GPU to finish."""
