@@ -85,7 +85,7 @@ def generator_endpoints(name: str, generator: Generator, limits: Limits) -> list
         answers = []
         for request in requests:
             seed, count = _scalar(request, "seed"), _scalar(request, "count")
-            first = _scalar(request, "index") if "index" in request.keys() else 0  # noqa: SIM118 - a Request is no dict
+            first = _scalar(request, "index") if "index" in request else 0
             limits.check_count(count, "count")
             answers.append({"images": run(latent_batch(seed, first, count, latent_dim))})
         return answers
