@@ -13,12 +13,14 @@ import typer
 
 from gantool.artifacts import is_onnx, resolve_checkpoint, run_checkpoints
 from gantool.engines import DEFAULT_BATCHES, parse_size
-from gantool.errors import UsageError
+from gantool.errors import GantoolError, UsageError
+from gantool.export import int8_options as i8
 from gantool.export import triton_options as tri
 from gantool.export.report import report
 from gantool.files import check_output_path
 
 if TYPE_CHECKING:
+    from gantool.export.int8 import Int8Result, Int8Settings
     from gantool.export.onnx_export import ExportResult
     from gantool.export.tensorrt_export import EngineResult, TrtRequest
 
@@ -87,6 +89,12 @@ def export(
         ),
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the results as a JSON list.")] = False,
+    int8: i8.Int8Option = False,
+    calib: i8.CalibOption = None,
+    calib_data: i8.CalibDataOption = None,
+    int8_exclude: i8.Int8ExcludeOption = None,
+    int8_report: i8.Int8ReportOption = False,
+    force_int8: i8.ForceInt8Option = False,
     triton: tri.TritonOption = None,
     triton_precision: tri.TritonPrecisionOption = None,
     triton_max_batch: tri.TritonMaxBatchOption = None,
@@ -125,6 +133,18 @@ def export(
     when all of them pass. An engine runs only on the GPU model and TensorRT
     version that built it: build it on the machine that will run it.
 
+    --int8 also writes <stem>.int8.onnx: a static INT8 QDQ quantization of
+    the FP32 file (convolutions and linear layers; normalisations, Tanh and
+    the residual adds stay FP32), calibrated on --calib N training inputs
+    (translators: the source domain's training images; a GAN: latents),
+    then judged as gantool eval --backends judges, against PyTorch FP32 on
+    the same inputs: a measurable loss refuses the file (--force-int8 writes
+    it, marked forced). The verdict is stored in the file, where --backend
+    auto reads it. Up-to-date FP32 files are reused, missing ones exported.
+    With --trt, each INT8 file written also becomes <stem>.int8.engine
+    (TensorRT 10: its INT8 and FP16 flags; 11: strongly typed from the Q/DQ),
+    judged the same way, its verdict in the sidecar.
+
     --triton REPO then writes a Triton model repository from the files
     checked above: REPO/<stem>/config.pbtxt and REPO/<stem>/1/model.onnx per
     generator (<stem>_fp16 for the FP16 file, with --triton-precision), and
@@ -134,6 +154,9 @@ def export(
         trt, (min_batch, opt_batch, max_batch), (min_size, opt_size, max_size), workspace_mb, opt_level, timing_cache
     )
     given_onnx = model.is_file() and is_onnx(model)
+    int8_settings = i8.int8_settings(
+        int8, calib, calib_data, int8_exclude, int8_report, force_int8, quality_check, onnx_source=given_onnx
+    )
     if given_onnx and not trt and triton is None:
         raise UsageError(f"{model} is an ONNX file: add --trt to build a TensorRT engine from it, or --triton REPO")
     settings = tri.triton_settings(
@@ -149,25 +172,72 @@ def export(
     out_dir = out if out is not None else (onnx_source or checkpoints[0]).parent
     if quality_check is not None:
         _check_quality_checkable(onnx_source, checkpoints, out_dir)
+    if int8_settings is not None:
+        _check_int8(checkpoints, out_dir, int8_settings, force)
     engines: list[EngineResult] = []
     jobs = []
     if request is not None:
         from gantool.export.tensorrt_export import build_engines, plan_engines
 
         jobs = plan_engines(checkpoints, onnx_source, out_dir, request, force)  # refusals before TensorRT loads
+        if int8_settings is not None:
+            from gantool.export.tensorrt_int8 import plan_int8_engines
+
+            plan_int8_engines(checkpoints, out_dir, force)
     repo = tri.plan_triton(
         settings, triton_precision, checkpoints, onnx_source, out_dir, [j.engine for j in jobs], force
     )
     if request is not None:
         results, engines = build_engines(jobs, out_dir, request, opset=opset, force=force, log=_progress)
     else:  # from a given .onnx with --triton alone nothing is exported
-        results = (
-            export_checkpoints(checkpoints, out_dir, opset=opset, force=force, log=_progress) if checkpoints else []
-        )
+        to_export = checkpoints if int8_settings is None else _needing_export(checkpoints, out_dir, force)
+        results = export_checkpoints(to_export, out_dir, opset=opset, force=force, log=_progress) if to_export else []
+    int8_results: list[Int8Result] = []
+    refused: list[str] = []
+    if int8_settings is not None:
+        from gantool.export.int8_export import export_int8
+
+        int8_results, refused = export_int8(checkpoints, out_dir, int8_settings, log=_progress)
+        if request is not None:
+            from gantool.export.tensorrt_int8 import build_int8_engines
+
+            pairs = list(zip(checkpoints, int8_results, strict=True))
+            int8_engines, refused_engines = build_int8_engines(pairs, out_dir, request, int8_settings, log=_progress)
+            engines += int8_engines
+            refused += refused_engines
     models = repo.write(force, _progress) if repo is not None else []  # once every file passed its check
-    report(results, engines, trt, json_output, tri.triton_rows(models))
+    report(results, engines, trt, json_output, tri.triton_rows(models), int8_results)
+    if refused:
+        raise GantoolError(
+            f"INT8 refused (measurable quality loss; --force-int8 writes it anyway): {'; '.join(refused)}"
+        )
     if quality_check is not None:
         _quality_check(model, quality_check, results, engines, [m.path for m in models])
+
+
+def _check_int8(checkpoints: list[Path], out_dir: Path, settings: Int8Settings, force: bool) -> None:
+    """Before anything is written: the INT8 files may be written, and the calibration data fits the models."""
+    from gantool.artifacts import onnx_path_for
+    from gantool.checkpoint import read_spec
+    from gantool.export.calibration import check_calibration_data
+
+    for checkpoint in checkpoints:
+        check_output_path(onnx_path_for(checkpoint, out_dir, "int8"), force, "INT8 ONNX file")
+    check_calibration_data(settings.calib_data, [read_spec(checkpoint) for checkpoint in checkpoints])
+
+
+def _needing_export(checkpoints: list[Path], out_dir: Path, force: bool) -> list[Path]:
+    """With --int8: the checkpoints whose FP32 ONNX must be exported (missing, or --force); a stale one is refused."""
+    from gantool.artifacts import onnx_path_for
+
+    needed = []
+    for checkpoint in checkpoints:
+        fp32 = onnx_path_for(checkpoint, out_dir, "fp32")
+        if force or not fp32.exists():
+            needed.append(checkpoint)
+        elif fp32.stat().st_mtime < checkpoint.stat().st_mtime:
+            raise UsageError(f"{fp32} is older than {checkpoint.name}: pass --force to export it again")
+    return needed
 
 
 def _check_quality_checkable(onnx_source: Path | None, checkpoints: list[Path], out_dir: Path) -> None:
@@ -186,7 +256,6 @@ def _quality_check(
 
     from gantool.benchmarks.quality.check import quality_check
     from gantool.engines import sidecar_path
-    from gantool.errors import GantoolError
 
     failures = quality_check(model, n, engines=bool(engines), echo=_progress)
     if not failures:

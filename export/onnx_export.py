@@ -40,12 +40,11 @@ from gantool.export.fp16 import HalfPrecision, check_fp16_weights
 from gantool.export.interface import BATCH, MIN_SIDE, SIZE_MULTIPLE, GraphInterface, interface_for
 from gantool.export.parity import check_io, max_abs_diff
 from gantool.files import atomic_path, check_output_path
-from gantool.spec import METADATA_KEY, ModelSpec
+from gantool.spec import METADATA_KEY, PRECISION_KEY, ModelSpec
 
 MIN_OPSET = 17
 DEFAULT_OPSET = 18  # torch's exporter emits opset 18 natively; others go through the version converter
 TOLERANCES = {"fp32": 1e-4, "fp16": 1e-2}  # max |onnxruntime − PyTorch FP32| allowed per precision
-PRECISION_KEY = "gantool.precision"  # metadata beside the spec: which variant this file is
 
 
 @dataclass(frozen=True)
@@ -192,7 +191,7 @@ def _export(module: nn.Module, interface: GraphInterface, opset: int) -> onnx.Mo
     """Run torch's exporter quietly; any failure becomes one GantoolError line."""
     example = torch.zeros(interface.example_shape)
     try:
-        with _quiet():
+        with quiet():
             program = torch.onnx.export(
                 module,
                 (example,),
@@ -259,7 +258,7 @@ def _validate(path: Path, model: onnx.ModelProto, interface: GraphInterface, pre
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def quiet() -> Iterator[None]:
     """Silence the exporter's progress prints, log lines and warnings for the duration of one export."""
     previous = logging.root.manager.disable
     logging.disable(logging.WARNING)

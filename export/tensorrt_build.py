@@ -1,4 +1,4 @@
-"""ONNX bytes → a serialized FP16 TensorRT plan: one small, explicit code path per TensorRT major version.
+"""ONNX bytes → a serialized FP16 (or INT8) TensorRT plan: one small, explicit code path per TensorRT major version.
 
 The two majors build FP16 engines differently (NVIDIA, "Migrating Python Code
 from TensorRT 10.x to 11.x", section "Migrating from Weak Typing to Strong
@@ -13,6 +13,17 @@ Typing"):
   "retained for API compatibility but ignored", Python API, Builder page). An
   FP32 file would give an FP32 engine, so 11.x builds from the FP16 file
   (FP16 weights and compute, FP32 inputs and outputs) and refuses the other.
+
+INT8 engines (``export --trt --int8``) build from the QDQ file of ``--int8``,
+whose Q/DQ nodes say where INT8 runs (explicit quantization; NVIDIA,
+"Working with Quantized Types" → "Explicit Quantization"):
+
+- **TensorRT 10.x**: the weakly typed network with ``BuilderFlag.INT8``, which
+  10.x needs to run Q/DQ layers in INT8, and ``BuilderFlag.FP16``, so the layers
+  left in floating point (normalisations, Tanh) may take FP16 kernels.
+- **TensorRT 11.x**: strongly typed, no flag ("use explicit quantization with
+  strong typing; precision-control build flags are not required"): INT8 where
+  the file has Q/DQ, FP32 elsewhere, as the file says.
 
 The rest is the same for both and follows the Python API reference and the
 developer guide's "Building an Engine": ``Builder`` → ``create_network`` →
@@ -92,7 +103,8 @@ def build_plan(
     where: str,
     timing_cache: TimingCache | None = None,
 ) -> BuiltPlan:
-    """Build an FP16 plan from ``onnx_bytes`` (``source``: "fp32" or "fp16", the file's precision).
+    """Build a plan from ``onnx_bytes``; ``source`` is the file's precision: "fp32" or "fp16" (an FP16 engine),
+    or "int8" (the QDQ file: an INT8 engine).
 
     ``where`` names the ONNX file in messages. Every failure is one
     GantoolError line: the parser's errors, a timing cache from another
@@ -102,8 +114,8 @@ def build_plan(
 
     major = tensorrt_major(trt)
     source_precision(major)  # refuses an unsupported major
-    if source not in ("fp32", "fp16"):
-        raise ValueError(f"source precision must be fp32 or fp16, got {source!r}")
+    if source not in ("fp32", "fp16", "int8"):
+        raise ValueError(f"source precision must be fp32, fp16 or int8, got {source!r}")
     if major == 11 and source == "fp32":
         raise GantoolError(
             f"{where} is the FP32 ONNX file: TensorRT 11 has no FP16 builder flag and would build an FP32 engine; "
@@ -111,7 +123,8 @@ def build_plan(
         )
     recorder = _recording_logger(trt)
     builder = _builder(trt, recorder)
-    if major == 10 and source == "fp32":
+    weakly_typed = major == 10 and source in ("fp32", "int8")
+    if weakly_typed:
         network = builder.create_network(0)  # EXPLICIT_BATCH is deprecated and ignored in 10.x: no flags
     elif major == 10:  # the FP16 file: its types are the plan (NetworkDefinitionCreationFlag, Builder page)
         network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
@@ -122,7 +135,9 @@ def build_plan(
         raise GantoolError(f"TensorRT cannot parse {where}: {_parser_errors(parser)}")
     _check_input(network, profile, where)
     config = builder.create_builder_config()
-    if major == 10 and source == "fp32":
+    if weakly_typed and source == "int8":
+        config.set_flag(trt.BuilderFlag.INT8)  # 10.x weak typing: Q/DQ layers run in INT8 only with this flag
+    if weakly_typed:
         config.set_flag(trt.BuilderFlag.FP16)  # weak typing: FP16 kernels allowed where TensorRT finds them faster
     _set_profile(trt, builder, config, profile)
     if settings.workspace_mb is not None:
@@ -140,7 +155,7 @@ def build_plan(
     if plan is None:  # documented failure value; TensorRT said why through the logger
         raise GantoolError(_build_failure(recorder.errors, where))
     cache = bytes(config.get_timing_cache().serialize()) if timing_cache is not None else None
-    return BuiltPlan(plan=bytes(plan), strongly_typed=source == "fp16", seconds=seconds, timing_cache=cache)
+    return BuiltPlan(plan=bytes(plan), strongly_typed=not weakly_typed, seconds=seconds, timing_cache=cache)
 
 
 def _recording_logger(trt: Any) -> Any:

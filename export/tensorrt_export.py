@@ -146,10 +146,15 @@ def _profile(spec: ModelSpec, request: TrtRequest) -> Profile:
 def _onnx_job(path: Path, out_dir: Path, request: TrtRequest) -> _Job:
     """An ONNX file given directly: its spec and precision from its metadata, its checkpoint sibling if any."""
     from gantool.export.interface import read_gantool_onnx
-    from gantool.export.onnx_export import PRECISION_KEY
+    from gantool.spec import PRECISION_KEY
 
     _, metadata, spec = read_gantool_onnx(path)
     precision = metadata.get(PRECISION_KEY, "fp16" if path.name.endswith(FP16_ONNX_SUFFIX) else "fp32")
+    if precision == "int8":
+        raise UsageError(
+            f"{path} is an INT8 file: build its engine with 'gantool export RUN --trt --int8', which judges the "
+            "engine against the checkpoint"
+        )
     if precision not in ("fp32", "fp16"):
         raise ArtifactError(f"{path}: unknown {PRECISION_KEY} {precision!r}")
     stem = path.name.removesuffix(FP16_ONNX_SUFFIX).removesuffix(ONNX_SUFFIX)
@@ -259,9 +264,10 @@ def _write(
 ) -> EngineResult:  # fmt: skip
     """The plan, then its sidecar (a stale sidecar is removed first: never one that describes another plan)."""
     assert job.onnx is not None
+    int8 = job.onnx_precision == "int8"
     info = EngineInfo(
         spec=job.spec,
-        precision="fp16",
+        precision="int8" if int8 else "fp16",
         profile=job.profile,
         built_on=facts,
         source_onnx=job.onnx.name,
@@ -272,6 +278,7 @@ def _write(
             "tensorrt_major": major,
             "strongly_typed": plan.strongly_typed,
             "fp16_builder_flag": not plan.strongly_typed,
+            "int8_builder_flag": int8 and not plan.strongly_typed,
             "workspace_mb": request.settings.workspace_mb,
             "opt_level": request.settings.opt_level,
             "timing_cache": request.timing_cache.name if request.timing_cache else None,

@@ -119,8 +119,8 @@ def _fields(name: str, kind: str, settings: TritonSettings, served: Served) -> M
 def _onnx_served(path: Path, settings: TritonSettings) -> Served:
     """From the graph: its I/O (checked against the interface its spec gives), spec and precision from metadata."""
     from gantool.export.interface import interface_for, read_gantool_onnx
-    from gantool.export.onnx_export import PRECISION_KEY
     from gantool.export.parity import check_io
+    from gantool.spec import PRECISION_KEY
 
     model, metadata, spec = read_gantool_onnx(path, ": export it again with --force")
     check_io(model, interface_for(spec), path.name)  # names, float32, and dims as the spec says: or refuse

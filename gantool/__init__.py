@@ -45,7 +45,7 @@ def load(
     the backends that can run the model here (a fresh TensorRT engine, onnxruntime with an ONNX export,
     torch; on the GPU and the CPU) at ``batch_size`` (None: 64 for a GAN, 1 for a translator) and takes
     the fastest, caching the figures per machine and model (``.reason`` says what it picked and why).
-    ``device``: auto, cpu or cuda. ``precision``: fp32, fp16 or bf16 (None: the backend's default, fp16 for
+    ``device``: auto, cpu or cuda. ``precision``: fp32, fp16, bf16 or int8 (None: the backend's default, fp16 for
     tensorrt). A GAN generator comes back as a ``Generator`` (``.sample(n, seed)``), a CycleGAN
     generator as a ``Translator`` (``.translate(images)``). ``direction`` (a2b | b2a) picks the generator
     of a CycleGAN run dir; a2b when not given.

@@ -11,8 +11,10 @@ Run dir layout (written by ``gantool train``, completed by ``gantool export``)::
                                   the two translators of a CycleGAN run, one per direction
     RUN/generator.onnx            FP32 ONNX (after export; generator_a2b.onnx … for CycleGAN)
     RUN/generator.fp16.onnx       FP16 ONNX (after export)
+    RUN/generator.int8.onnx       INT8 QDQ ONNX (after export --int8), with its quality verdict inside
     RUN/generator.fp16.engine     FP16 TensorRT plan (after export --trt), with
     RUN/generator.fp16.engine.json  its sidecar: spec, profile, where it was built
+    RUN/generator.int8.engine     INT8 TensorRT plan from the QDQ file (after export --trt --int8)
     RUN/train_state.pt            optimizers, RNG states, epoch and step: for --resume
     RUN/checkpoints/step_NNNNNNN/ periodic saves (--save-every N, the last --keep K)
     RUN/metrics.jsonl             one line of losses per epoch
@@ -30,8 +32,10 @@ GENERATOR_STEM = "generator"
 CHECKPOINT_SUFFIX = ".safetensors"
 ONNX_SUFFIX = ".onnx"
 FP16_ONNX_SUFFIX = ".fp16.onnx"
+INT8_ONNX_SUFFIX = ".int8.onnx"
 ENGINE_SUFFIX = ".engine"
 FP16_ENGINE_SUFFIX = ".fp16.engine"
+INT8_ENGINE_SUFFIX = ".int8.engine"
 TRAIN_STATE_FILE = "train_state.pt"
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_DIR = "samples"
@@ -54,14 +58,18 @@ def run_checkpoints(run_dir: Path) -> list[Path]:
 
 
 def onnx_path_for(checkpoint: Path, out_dir: Path, precision: str) -> Path:
-    """Where export writes a checkpoint's ONNX file: ``<stem>.onnx`` or ``<stem>.fp16.onnx``."""
-    suffix = FP16_ONNX_SUFFIX if precision == "fp16" else ONNX_SUFFIX
+    """Where export writes a checkpoint's ONNX file: ``<stem>.onnx``, ``<stem>.fp16.onnx`` or ``<stem>.int8.onnx``."""
+    suffix = {"fp16": FP16_ONNX_SUFFIX, "int8": INT8_ONNX_SUFFIX}.get(precision, ONNX_SUFFIX)
     return out_dir / f"{checkpoint.name.removesuffix(CHECKPOINT_SUFFIX)}{suffix}"
 
 
-def engine_path_for(checkpoint: Path, out_dir: Path) -> Path:
-    """Where ``export --trt`` writes a checkpoint's FP16 engine: ``<stem>.fp16.engine`` (sidecar: + ``.json``)."""
-    return out_dir / f"{checkpoint.name.removesuffix(CHECKPOINT_SUFFIX)}{FP16_ENGINE_SUFFIX}"
+def engine_path_for(checkpoint: Path, out_dir: Path, precision: str = "fp16") -> Path:
+    """Where ``export --trt`` writes a checkpoint's engine: ``<stem>.fp16.engine`` or, with --int8, ``<stem>.int8.engine``.
+
+    The sidecar is the engine's path + ``.json``.
+    """
+    suffix = INT8_ENGINE_SUFFIX if precision == "int8" else FP16_ENGINE_SUFFIX
+    return out_dir / f"{checkpoint.name.removesuffix(CHECKPOINT_SUFFIX)}{suffix}"
 
 
 def resolve_checkpoint(model: Path, direction: str | None = None) -> Path:
@@ -97,7 +105,8 @@ def resolve_onnx(model: Path, precision: str = "fp32", direction: str | None = N
     checkpoint = resolve_checkpoint(model, direction)
     path = onnx_path_for(checkpoint, checkpoint.parent, precision)
     if not path.is_file():
-        raise ArtifactError(f"{path} does not exist: run 'gantool export {model}' first")
+        flag = " --int8" if precision == "int8" else ""
+        raise ArtifactError(f"{path} does not exist: run 'gantool export {model}{flag}' first")
     return path
 
 
@@ -105,8 +114,8 @@ def is_onnx(model: Path) -> bool:
     return model.suffix == ONNX_SUFFIX
 
 
-def resolve_engine(model: Path, direction: str | None = None) -> Path:
-    """The TensorRT engine behind a run dir, a checkpoint (its built sibling) or an .engine path."""
+def resolve_engine(model: Path, direction: str | None = None, precision: str = "fp16") -> Path:
+    """The TensorRT engine behind a run dir, a checkpoint (its built sibling, per precision) or an .engine path."""
     if not model.exists():
         raise ArtifactError(f"{model} does not exist")
     if model.is_file() and is_engine(model):
@@ -114,9 +123,10 @@ def resolve_engine(model: Path, direction: str | None = None) -> Path:
     if model.is_file() and is_onnx(model):
         raise ArtifactError(f"{model} is an ONNX file: build its engine with 'gantool export {model} --trt'")
     checkpoint = resolve_checkpoint(model, direction)
-    path = engine_path_for(checkpoint, checkpoint.parent)
+    path = engine_path_for(checkpoint, checkpoint.parent, precision)
     if not path.is_file():
-        raise ArtifactError(f"{path} does not exist: run 'gantool export {model} --trt' on the GPU machine first")
+        flags = "--trt --int8" if precision == "int8" else "--trt"
+        raise ArtifactError(f"{path} does not exist: run 'gantool export {model} {flags}' on the GPU machine first")
     return path
 
 

@@ -189,14 +189,14 @@ class EngineInfo:
     """The sidecar: what the engine is, what it takes, where it was built, and what it was built from."""
 
     spec: ModelSpec
-    precision: str  # "fp16"
+    precision: str  # "fp16", or "int8" (built from the QDQ file of export --int8)
     profile: Profile
     built_on: MachineFacts
     source_onnx: str  # file name only: never opened from here
     source_sha256: str
     engine_sha256: str
     max_abs_diff: float  # the parity check at build time, against PyTorch FP32
-    extra: dict[str, Any] = field(default_factory=dict)  # builder settings: workspace, opt level, strongly typed
+    extra: dict[str, Any] = field(default_factory=dict)  # builder settings; an INT8 engine's quality verdict
 
     def to_json(self) -> str:
         data = {
@@ -243,8 +243,8 @@ class EngineInfo:
         if set(data) != keys:
             unknown, missing = sorted(set(data) - keys), sorted(keys - set(data))
             raise ArtifactError(f"sidecar keys differ from the schema (unknown: {unknown}, missing: {missing})")
-        if data["precision"] not in ("fp16", "fp32"):
-            raise ArtifactError(f"sidecar precision must be fp16 or fp32, got {data['precision']!r}")
+        if data["precision"] not in ("fp16", "fp32", "int8"):
+            raise ArtifactError(f"sidecar precision must be fp16, fp32 or int8, got {data['precision']!r}")
         for key in ("source_sha256", "engine_sha256"):
             if not _is_sha256(data[key]):
                 raise ArtifactError(f"sidecar {key} is not a sha256 hex digest")
@@ -255,9 +255,10 @@ class EngineInfo:
             raise ArtifactError("sidecar max_abs_diff must be a non-negative number")
         extra = data["extra"]
         if not isinstance(extra, dict) or not all(
-            isinstance(k, str) and (v is None or isinstance(v, (str, int, float, bool))) for k, v in extra.items()
+            isinstance(k, str) and (_plain(v) or isinstance(v, dict) and all(map(_plain, v.values())))
+            for k, v in extra.items()
         ):
-            raise ArtifactError("sidecar extra must map names to plain values")
+            raise ArtifactError("sidecar extra must map names to plain values (or one level of them: the verdict)")
         spec = ModelSpec.from_dict(data["spec"])
         profile = Profile.from_dict(data["profile"])
         _check_profile_matches_spec(profile, spec)
@@ -346,6 +347,10 @@ def _check_profile_matches_spec(profile: Profile, spec: ModelSpec) -> None:
         fixed_ok = all(len(s) == 4 and s[1] == spec.channels for s in (profile.min, profile.opt, profile.max))
     if not fixed_ok:
         raise ArtifactError("engine sidecar profile does not match its model spec")
+
+
+def _plain(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
 
 
 def _is_sha256(value: Any) -> bool:

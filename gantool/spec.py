@@ -23,6 +23,8 @@ from gantool.errors import ArtifactError
 SPEC_FORMAT = "gantool.spec"
 SPEC_VERSION = 1
 METADATA_KEY = "gantool.spec"  # key under which artifacts store the spec JSON
+PRECISION_KEY = "gantool.precision"  # ONNX metadata beside the spec: which variant the file is (fp32, fp16, int8)
+QUALITY_KEY = "gantool.quality"  # ONNX metadata / engine sidecar: the quality verdict a lower precision passed
 MAX_SPEC_BYTES = 64 * 1024
 
 KINDS = ("gan", "cyclegan")

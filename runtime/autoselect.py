@@ -197,7 +197,16 @@ def _reason(
         parts.append("cached")
     if all(c.device == "cpu" for c in ranked):
         parts.append(cpu_note)
+    if winner.quality:  # a lower precision won: say by how much, and why it was allowed to compete
+        parts[:0] = [part for part in (_speedup(winner, ranked, figures), winner.quality) if part]
+        return f"{winner.name} {winner.precision} on {winner.device} (auto: {'; '.join(parts)})"
     return f"{winner.name} on {winner.device} (auto: {'; '.join(parts)})"
+
+
+def _speedup(winner: registry.Choice, ranked: list[registry.Choice], figures: dict[str, Figure]) -> str:
+    """``2.0x fp32``: the winner against the fastest FP32 candidate measured beside it ('' when there is none)."""
+    fp32 = [figures[label(c)].p50_ms for c in ranked if c.precision == "fp32"]
+    return f"{min(fp32) / figures[label(winner)].p50_ms:.1f}x fp32" if fp32 else ""
 
 
 def _ms(value: float) -> str:

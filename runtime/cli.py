@@ -30,8 +30,9 @@ BACKEND_HELP = (
 )
 DEVICE_HELP = "auto, cpu or cuda. auto: the GPU when the chosen backend can use one here, else the CPU."
 PRECISION_HELP = (
-    "fp32, fp16 or bf16 (default: the backend's own: fp16 for tensorrt and onnxruntime-trt, else fp32). bf16: the "
-    "torch backends, on CUDA or on a CPU with AVX-512 BF16 or AMX (gantool doctor says)."
+    "fp32, fp16, bf16 or int8 (default: the backend's own: fp16 for tensorrt and onnxruntime-trt, else fp32). bf16: "
+    "the torch backends, on CUDA or on a CPU with AVX-512 BF16 or AMX (gantool doctor says). int8: the files of "
+    "gantool export --int8 (onnxruntime, tensorrt); auto also times them when they carry a passing quality verdict."
 )
 
 

@@ -48,7 +48,7 @@ class LoadedModel:
         """Load MODEL (run dir, checkpoint, .onnx or .engine) on ``backend`` (``auto`` picks, see registry.choose).
 
         ``device`` is auto, cpu or cuda (auto: the chosen backend's GPU when it can use one here, else the CPU);
-        ``precision`` fp32, fp16 or bf16 (None: the backend's default). In a CycleGAN run dir ``direction``
+        ``precision`` fp32, fp16, bf16 or int8 (None: the backend's default). In a CycleGAN run dir ``direction``
         (a2b | b2a, default a2b) picks the generator. ``batch_size`` is the batch the caller will run:
         ``auto`` picks the fastest backend at that size (None: a representative one).
         """

@@ -45,6 +45,7 @@ class Choice:
     precision: str
     reason: str
     backend: Backend | None = field(default=None, compare=False, repr=False)
+    quality: str = ""  # a lower precision's passing verdict, for the reason (``quality verdict: no measurable loss``)
 
 
 def names() -> list[str]:
@@ -73,7 +74,7 @@ def check_device(device: str, what: str = "device") -> str:
 
 
 def check_precision(precision: str | None, what: str = "precision") -> str | None:
-    """``precision`` if it is None (the backend's default), fp32, fp16 or bf16; UsageError otherwise."""
+    """``precision`` if it is None (the backend's default), fp32, fp16, bf16 or int8; UsageError otherwise."""
     if precision is not None and precision not in PRECISIONS:
         raise UsageError(f"{what} must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     return precision
@@ -159,7 +160,10 @@ def candidates(
     for seconds to minutes when loading, which a measurement at every new model would pay.
 
     A stale artifact never stands in for a retrained model. ``precision`` None means each backend's default
-    (fp16 for tensorrt); a backend that lacks the asked precision is passed over. Raises when none qualifies.
+    (fp16 for tensorrt); a backend that lacks the asked precision is passed over. With ``precision`` None a
+    lower precision joins only with a passing quality verdict for this checkpoint (runtime/verdicts.py): the
+    INT8 files of ``export --int8`` (onnxruntime on the CPU; the INT8 engine on the GPU). Asked for by name
+    (``precision="int8"``), the INT8 file runs whatever its verdict. Raises when none qualifies.
     """
     if model.is_file() and is_engine(model):
         if device == "cpu":
@@ -194,6 +198,8 @@ def _gpu_candidates(model: Path, direction: str | None, precision: str | None, s
         engine = _fresh(lambda: resolve_engine(model, direction), model, direction)
         if engine is not None and availability("tensorrt").ok and _built_for(engine, scan):
             found.append(Choice("tensorrt", "cuda", "fp16", f"tensorrt (auto: found {engine.name}, {on})"))
+    if not onnx_model and precision in (None, "int8"):
+        found += _int8_engine(model, direction, scan, verdict_needed=precision is None)
     onnx_file = _fresh(lambda: resolve_onnx(model, precision or "fp32", direction), model, direction)
     if onnx_file is not None and _sees_cuda("onnxruntime"):
         reason = f"onnxruntime on cuda (auto: found {onnx_file.name}, CUDA execution provider, {on})"
@@ -231,13 +237,55 @@ def _cpu_candidates(
         reason = f"onnxruntime (auto: found {onnx_file.name}, onnxruntime is installed; {cpu})"
         found.append(Choice("onnxruntime", "cpu", _precision("onnxruntime", precision), reason))
         why = ""
+    if precision is None and ort_ok.ok:
+        found += _verdict_candidates(model, direction, cpu)
     if precision in (None, "fp32") and availability("torch").ok:
         found.append(Choice("torch", "cpu", "fp32", f"torch (auto: {why}; {cpu})" if why else f"torch ({cpu})"))
     if required and not found:
         if precision in (None, "fp32"):
             _require("torch", f"no backend can run {model}: {why}, and torch")  # raises: torch is missing
+        if precision == "int8":
+            raise UsageError(f"int8 needs the INT8 ONNX file of 'gantool export {model} --int8' ({why})")
         raise UsageError(f"{precision} on the CPU needs an {precision} ONNX export ({why}): torch runs it on cuda only")
     return found
+
+
+def _verdict_candidates(model: Path, direction: str | None, cpu: str) -> list[Choice]:
+    """Lower-precision ONNX files ``auto`` may time: fresh, and carrying a passing verdict for this checkpoint.
+
+    Only the INT8 file of ``export --int8`` carries one today; an FP16 file has none, so auto leaves it out.
+    """
+    from gantool.runtime.verdicts import passing_verdict
+
+    try:
+        checkpoint: Path | None = resolve_checkpoint(model, direction)
+    except ArtifactError:
+        checkpoint = None
+    artifact = _fresh(lambda: resolve_onnx(model, "int8", direction), model, direction)
+    verdict = passing_verdict(artifact, checkpoint) if artifact is not None else None
+    if artifact is None or verdict is None:
+        return []
+    reason = f"onnxruntime int8 (auto: found {artifact.name}, {verdict.describe()}; {cpu})"
+    return [Choice("onnxruntime", "cpu", "int8", reason, quality=verdict.describe())]
+
+
+def _int8_engine(model: Path, direction: str | None, scan: gpu.GpuScan, verdict_needed: bool) -> list[Choice]:
+    """The INT8 engine of ``export --trt --int8``, when fresh, built for this GPU and (for auto) passing its verdict."""
+    from gantool.runtime.backends.tensorrt_backend import read_sidecar
+    from gantool.runtime.verdicts import passing
+
+    engine = _fresh(lambda: resolve_engine(model, direction, "int8"), model, direction)
+    if engine is None or not availability("tensorrt").ok or not _built_for(engine, scan):
+        return []
+    try:
+        verdict = passing(read_sidecar(engine).extra.get("quality"), resolve_checkpoint(model, direction))
+    except (ArtifactError, OSError):
+        verdict = None
+    if verdict is None and verdict_needed:
+        return []
+    quality = verdict.describe() if verdict is not None else ""
+    reason = f"tensorrt int8 (auto: found {engine.name}" + (f", {quality}" if quality else "") + f", {scan.first})"
+    return [Choice("tensorrt", "cuda", "int8", reason, quality=quality)]
 
 
 def _built_for(engine: Path, scan: gpu.GpuScan) -> bool:

@@ -168,7 +168,7 @@ def fake_tensorrt(
     trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(STRONGLY_TYPED=1)
     trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="WORKSPACE")
     if version.startswith("10."):  # 11.x removed BuilderFlag.FP16 and every other precision flag
-        trt.BuilderFlag = types.SimpleNamespace(FP16="FP16")
+        trt.BuilderFlag = types.SimpleNamespace(FP16="FP16", INT8="INT8")
     return trt
 
 

@@ -231,7 +231,7 @@ def test_every_output_file_and_a_comparison(cli, exported_run: Path, tmp_path: P
         ["--backends", ","],
         ["--min-runs", "0"],
         ["--device", "gpu"],
-        ["--precisions", "fp32,int8"],
+        ["--precisions", "fp32,int4"],
         ["--precisions", ","],
         ["--plot", "chart.svg"],
         ["--csv", "bench.json"],  # the same file as --json
@@ -334,11 +334,11 @@ def test_each_backend_at_each_precision_it_has_and_a_row_for_each_it_lacks(
     errors = [r["error"] for r in report["rows"] if r["status"] == "unsupported"]
     assert errors == [
         "fp16 on the torch backend needs --device cuda",
-        "tensorrt runs fp16 only",
+        "tensorrt runs fp16, int8 only",
         "tensorrt runs on cuda only",
     ]
     assert {r["device"] for r in report["rows"]} == {"cpu"}
-    assert "unsupported: tensorrt runs fp16 only" in result.stdout
+    assert "unsupported: tensorrt runs fp16, int8 only" in result.stdout
 
 
 @pytest.mark.skipif(gpu.scan().usable, reason="checks the rows of a machine without a usable GPU")

@@ -61,4 +61,4 @@ def test_onnxruntime_has_no_bf16(tiny_checkpoint: Path, tmp_path: Path) -> None:
     result = run_cli("generate", tiny_checkpoint.parent, "-n", "4", "--backend", "onnxruntime",
                      "--precision", "bf16", "--out", tmp_path / "out.npz")  # fmt: skip
     assert result.exit_code == 2
-    assert "runs fp32, fp16, not 'bf16'" in result.stderr
+    assert "runs fp32, fp16, int8, not 'bf16'" in result.stderr

@@ -21,9 +21,9 @@ from conftest import make_checkpoint, make_translator_run, tiny_translator_spec
 from gantool.checkpoint import load_generator, read_spec, save_generator
 from gantool.errors import GantoolError
 from gantool.export import onnx_export
-from gantool.export.onnx_export import PRECISION_KEY, export_checkpoints
+from gantool.export.onnx_export import export_checkpoints
 from gantool.models import build_generator
-from gantool.spec import METADATA_KEY, ModelSpec
+from gantool.spec import METADATA_KEY, PRECISION_KEY, ModelSpec
 
 FILES = ["generator_a2b.onnx", "generator_a2b.fp16.onnx", "generator_b2a.onnx", "generator_b2a.fp16.onnx"]
 CHECKPOINTS = ["generator_a2b.safetensors", "generator_b2a.safetensors"]

@@ -34,6 +34,7 @@ from gantool.export.onnx_export import export_checkpoint
 from gantool.export.tensorrt_build import BuildSettings
 from gantool.export.tensorrt_export import TrtRequest, parity_inputs, plan_engines
 from gantool.files import sha256_file
+from gantool.runtime.gpu import GpuScan
 
 FACTS = MachineFacts("10.13.0.35", "NVIDIA Fake GPU", "9.0", "12.9", "12.9")
 
@@ -324,3 +325,61 @@ def test_end_to_end_engines_match_pytorch(tmp_path: Path, cli) -> None:
         finally:
             runner.close()
     assert (tmp_path / "tc").stat().st_size > 0
+
+
+# --- INT8 engines (export --trt --int8), with the same fake TensorRT -------------------------------------------
+
+
+@pytest.fixture
+def fake_engine_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tensorrt backend loading the fake engines (ONNX bytes) so that the quality verdict can run them here."""
+    from gantool.runtime.backends import tensorrt_backend
+    from gantool.runtime.backends.base import Availability
+
+    monkeypatch.setattr(tensorrt_backend.TensorrtBackend, "availability", classmethod(lambda cls: Availability(True)))
+    monkeypatch.setattr(tensorrt_backend, "machine_facts", lambda module, device=0: FACTS)
+    monkeypatch.setattr(tensorrt_backend, "EngineRunner", OnnxRunner)
+
+
+@pytest.mark.parametrize(
+    ("version", "network_flags", "builder_flags"),
+    [("10.13.0.35", [(0,), (0,)], ["FP16", "INT8", "FP16"]), ("11.0.0.1", [(), ()], [])],
+)
+def test_int8_engines_build_from_the_qdq_file_and_keep_their_verdict_in_the_sidecar(
+    tmp_path: Path, cli, with_tensorrt, fake_engine_runtime, version, network_flags, builder_flags
+) -> None:
+    from test_export_int8 import digits_gan
+
+    trt = with_tensorrt(version)
+    run = digits_gan(tmp_path / "run")
+    result = cli("export", run, "--trt", "--int8", "--calib", "16", "--quality-check", "100", "--json")
+    assert result.exit_code == 0, result.stderr
+    rows = {Path(row["path"]).name: row for row in json.loads(result.stdout)}
+    assert rows["generator.int8.engine"]["precision"] == "int8" and rows["generator.int8.engine"]["tolerance"] is None
+    info = EngineInfo.from_json(sidecar_path(run / "generator.int8.engine").read_text())
+    assert (info.precision, info.source_onnx) == ("int8", "generator.int8.onnx")
+    assert info.extra["quality"]["passed"] is True and info.extra["quality"]["verdict"].startswith("no measurable loss")
+    assert info.extra["int8_builder_flag"] is (version.startswith("10.")) and info.extra["strongly_typed"] is (
+        version.startswith("11.")
+    )
+    assert trt.calls.network_flags == network_flags and trt.calls.builder_flags == builder_flags
+    assert trt.calls.parsed[-1] == (run / "generator.int8.onnx").read_bytes()  # INT8 from the file's own Q/DQ
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".")]
+
+    from gantool.cuda import GpuInfo
+    from gantool.runtime import registry
+
+    scan = GpuScan((GpuInfo(0, "NVIDIA Fake GPU", "9.0", 81559),))
+    (engine,) = registry._int8_engine(run, None, scan, verdict_needed=True)
+    assert (engine.name, engine.precision) == ("tensorrt", "int8") and engine.quality.startswith("quality verdict")
+
+
+def test_existing_int8_engines_need_force_before_anything_is_built(tiny_checkpoint: Path, cli, with_tensorrt) -> None:
+    trt = with_tensorrt()
+    run = tiny_checkpoint.parent
+    (run / "generator.int8.engine").write_bytes(b"old")
+    result = cli("export", run, "--trt", "--int8")
+    _refused(result, 2, "generator.int8.engine already exists")
+    assert trt.calls.parsed == [] and sorted(p.name for p in run.iterdir()) == [
+        "generator.int8.engine", "generator.safetensors",
+    ]  # fmt: skip

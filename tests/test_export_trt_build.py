@@ -2,7 +2,8 @@
 
 Driven by a fake ``tensorrt`` module (tests/fake_tensorrt.py) that records
 what was asked of it: 10.x sets ``BuilderFlag.FP16`` on the FP32 network, 11.x
-has no such flag and builds the FP16 file, strongly typed.
+has no such flag and builds the FP16 file, strongly typed; INT8 engines come
+from the QDQ file (10.x: INT8 and FP16 flags, 11.x: strongly typed).
 """
 
 from __future__ import annotations
@@ -43,6 +44,16 @@ def test_tensorrt_11_sets_no_precision_flag_and_requires_the_fp16_file() -> None
     with pytest.raises(GantoolError, match=r"generator.onnx is the FP32 ONNX file.*\.fp16\.onnx"):
         build_plan(trt, b"fp32-onnx", "fp32", GAN_PROFILE, BuildSettings(), where="generator.onnx")
     assert trt.calls.parsed == [b"fp16-onnx"]  # the FP32 bytes were never parsed
+
+
+def test_an_int8_engine_comes_from_the_qdq_file_with_10_s_int8_flag_or_11_s_strong_typing() -> None:
+    ten = fake_tensorrt("10.13.0.35")
+    built = build_plan(ten, b"qdq-onnx", "int8", GAN_PROFILE, BuildSettings(), where="generator.int8.onnx")
+    assert built.strongly_typed is False and ten.calls.network_flags == [(0,)]
+    assert ten.calls.builder_flags == ["INT8", "FP16"]  # INT8 for the Q/DQ layers, FP16 allowed for the rest
+    eleven = fake_tensorrt("11.0.0.1")
+    built = build_plan(eleven, b"qdq-onnx", "int8", GAN_PROFILE, BuildSettings(), where="generator.int8.onnx")
+    assert built.strongly_typed is True and eleven.calls.network_flags == [()] and eleven.calls.builder_flags == []
 
 
 def test_other_majors_are_refused() -> None:

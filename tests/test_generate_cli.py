@@ -145,7 +145,7 @@ def test_device_and_precision_on_the_cpu(cli, exported_run: Path, tmp_path: Path
     ("flags", "code", "message"),
     [
         (["--device", "gpu"], 2, "--device must be one of auto, cpu, cuda, got 'gpu'"),
-        (["--precision", "fp8"], 2, "--precision must be one of fp32, fp16, bf16, got 'fp8'"),
+        (["--precision", "fp8"], 2, "--precision must be one of fp32, fp16, bf16, int8, got 'fp8'"),
         (["--backend", "torch", "--precision", "fp16"], 2, "fp16 on the torch backend needs --device cuda"),
         (["--backend", "onnxruntime-trt", "--device", "cpu"], 2, "the onnxruntime-trt backend runs on cuda, not cpu"),
         (["--backend", "torch-compile", "--precision", "fp16", "--device", "cpu"], 2, "fp16 on the torch-compile"),

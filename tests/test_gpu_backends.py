@@ -107,9 +107,9 @@ def test_the_registry_lists_every_backend_with_its_devices_and_precisions() -> N
     expected = {
         "torch": (("cpu", "cuda"), ("fp32", "fp16", "bf16")),
         "torch-compile": (("cpu", "cuda"), ("fp32", "fp16", "bf16")),
-        "onnxruntime": (("cpu", "cuda"), ("fp32", "fp16")),
+        "onnxruntime": (("cpu", "cuda"), ("fp32", "fp16", "int8")),
         "onnxruntime-trt": (("cuda",), ("fp16", "fp32")),
-        "tensorrt": (("cuda",), ("fp16",)),
+        "tensorrt": (("cuda",), ("fp16", "int8")),
     }
     assert registry.names() == list(expected)
     for name, (devices, precisions) in expected.items():

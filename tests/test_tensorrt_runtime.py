@@ -238,7 +238,7 @@ def test_backend_identity() -> None:
     assert (TensorrtBackend.name, TensorrtBackend.devices, TensorrtBackend.precisions) == (
         "tensorrt",
         ("cuda",),
-        ("fp16",),
+        ("fp16", "int8"),  # int8: the engine of export --trt --int8
     )
     backend = TensorrtBackend()
     assert (backend.device, backend.precision) == ("cuda", "fp16")

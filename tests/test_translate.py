@@ -273,7 +273,8 @@ def test_device_and_precision_on_the_cpu(cli, run: Path, tmp_path: Path) -> None
     ("flags", "code", "message"),
     [
         (["--device", "gpu"], 2, "--device must be one of auto, cpu, cuda, got 'gpu'"),
-        (["--precision", "int8"], 2, "--precision must be one of fp32, fp16, bf16, got 'int8'"),
+        (["--precision", "fp8"], 2, "--precision must be one of fp32, fp16, bf16, int8, got 'fp8'"),
+        (["--precision", "int8"], 2, "int8 needs the INT8 ONNX file of 'gantool export"),
         (["--backend", "torch", "--precision", "fp16"], 2, "fp16 on the torch backend needs --device cuda"),
         (["--backend", "tensorrt", "--device", "cpu"], 2, "the tensorrt backend runs on cuda, not cpu"),
     ],

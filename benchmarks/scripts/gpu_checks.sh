@@ -24,13 +24,18 @@ python -m pytest -q -rs 2>&1 | tee "$RESULTS/pytest.txt"   # -rs: every skip and
 # The GAN: the default training run (on the GPU), exported to ONNX and a TensorRT engine.
 [ -f "$RUNS/digits/generator.safetensors" ] || step gantool train gan --out "$RUNS/digits" --device cuda
 step gantool export "$RUNS/digits" --trt --max-batch 256 --force
+# Issue 14: the INT8 QDQ file and, where TensorRT is installed, its INT8 engine, each judged against PyTorch FP32.
+step gantool export "$RUNS/digits" --int8 --int8-report --force
+if python -c "import tensorrt" 2>/dev/null; then
+  step gantool export "$RUNS/digits" --trt --int8 --max-batch 256 --force
+fi
 # The reference translator (ResNet-9, ngf 64, random init) at 256², both directions.
 [ -f "$RUNS/resnet9_256/generator_a2b.safetensors" ] ||
   step python benchmarks/scripts/reference_translator.py "$RUNS/resnet9_256" --size 256
 step gantool export "$RUNS/resnet9_256" --trt --opt-batch 16 --max-batch 16 --force
 
 # Issue 4's targets: 256² translator, batch 16 throughput and batch-1 latency, every backend and precision.
-step gantool bench "$RUNS/digits" --device cuda --backends all --precisions fp32,fp16,bf16 \
+step gantool bench "$RUNS/digits" --device cuda --backends all --precisions fp32,fp16,bf16,int8 \
   --batch-sizes 1,16,256 --force --json "$RESULTS/bench_gan_gpu.json"
 step gantool bench "$RUNS/resnet9_256" --device cuda --backends all --precisions fp32,fp16,bf16 \
   --sizes 256 --batch-sizes 1,16 --warmup-s 2 --max-s 5 --force --json "$RESULTS/bench_resnet9_256_gpu.json"

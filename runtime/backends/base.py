@@ -27,7 +27,7 @@ import numpy as np
 from gantool.errors import BackendUnavailable, GantoolError, UsageError
 from gantool.spec import MIN_SIDE, SIZE_MULTIPLE, ModelSpec, fits_translator
 
-PRECISIONS = ("fp32", "fp16", "bf16")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")  # int8: the QDQ ONNX file of export --int8 (and its engine)
 
 
 @dataclass(frozen=True)

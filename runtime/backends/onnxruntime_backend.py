@@ -30,7 +30,7 @@ from gantool.errors import ArtifactError, BackendUnavailable, GantoolError
 from gantool.runtime import gpu
 from gantool.runtime.backends.base import Backend, Probe
 from gantool.runtime.onnx_file import has_external_data, read_metadata
-from gantool.spec import METADATA_KEY, ModelSpec
+from gantool.spec import METADATA_KEY, PRECISION_KEY, ModelSpec
 
 CUDA_PROVIDER = "CUDAExecutionProvider"
 GPU_HINT = 'onnxruntime-gpu is not installed (pip install "gantool[gpu]"; README says how to swap it for onnxruntime)'
@@ -48,7 +48,8 @@ class OnnxRuntimeBackend(Backend):
     requires: ClassVar[tuple[str, ...]] = ("onnxruntime",)
     install_hint: ClassVar[str] = "pip install onnxruntime"
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
-    precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16")  # which exported file a run dir gives
+    precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "int8")  # which exported file a run dir gives
+    precision_from_file: ClassVar[bool] = True  # the file's precision is what runs (not so on the TensorRT provider)
 
     def __init__(self, device: str | None = None, precision: str | None = None) -> None:
         super().__init__(device, precision)
@@ -104,6 +105,9 @@ class OnnxRuntimeBackend(Backend):
                 f"{artifact} stores weights in external files, which gantool does not load; re-export it as one file"
             )
         spec = read_spec_from_bytes(data, artifact)
+        recorded = read_metadata(data, artifact).get(PRECISION_KEY)
+        if self.precision_from_file and recorded in self.precisions:
+            self.precision = recorded  # an .onnx given by path runs at the precision it was exported at
         import onnxruntime as ort
 
         options = ort.SessionOptions()

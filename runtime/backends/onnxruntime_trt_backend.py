@@ -54,6 +54,7 @@ class OnnxRuntimeTrtBackend(OnnxRuntimeBackend):
     name: ClassVar[str] = "onnxruntime-trt"
     devices: ClassVar[tuple[str, ...]] = ("cuda",)
     precisions: ClassVar[tuple[str, ...]] = ("fp16", "fp32")  # a TensorRT build flag on the FP32 export
+    precision_from_file: ClassVar[bool] = False  # always the FP32 file: the precision is the provider's flag
 
     @classmethod
     def resolve(cls, model: Path, direction: str | None = None, precision: str = "fp16") -> Path:

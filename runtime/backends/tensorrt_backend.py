@@ -42,7 +42,7 @@ class TensorrtBackend(Backend):
     requires: ClassVar[tuple[str, ...]] = ("tensorrt", "cuda.bindings")
     install_hint: ClassVar[str] = INSTALL_HINT
     devices: ClassVar[tuple[str, ...]] = ("cuda",)
-    precisions: ClassVar[tuple[str, ...]] = ("fp16",)
+    precisions: ClassVar[tuple[str, ...]] = ("fp16", "int8")  # which engine a run dir gives (--int8 builds int8)
 
     def __init__(self, device: str | None = None, precision: str | None = None) -> None:
         super().__init__(device, precision)
@@ -83,7 +83,7 @@ class TensorrtBackend(Backend):
 
     @classmethod
     def resolve(cls, model: Path, direction: str | None = None, precision: str = "fp16") -> Path:
-        return resolve_engine(model, direction)
+        return resolve_engine(model, direction, precision)
 
     @classmethod
     def peek_spec(cls, artifact: Path) -> ModelSpec | None:
@@ -108,6 +108,7 @@ class TensorrtBackend(Backend):
         for warning in verdict.warnings:
             print(f"warning: {artifact.name}: {warning}", file=sys.stderr)
         self._runner = EngineRunner(plan, info.profile, where=str(artifact))
+        self.precision = info.precision  # an engine given by path runs at the precision it was built at
         return info.spec
 
     def run(self, batch: np.ndarray) -> np.ndarray:

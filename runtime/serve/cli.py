@@ -43,7 +43,9 @@ def serve(
     ],
     backend: Annotated[str, typer.Option(help="auto, torch, onnxruntime, tensorrt, ... as for generate.")] = "auto",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    precision: Annotated[str | None, typer.Option(help="fp32, fp16 or bf16 (default: the backend's own).")] = None,
+    precision: Annotated[
+        str | None, typer.Option(help="fp32, fp16, bf16 or int8 (default: the backend's own).")
+    ] = None,
     host: Annotated[
         str,
         typer.Option(
