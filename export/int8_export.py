@@ -20,12 +20,12 @@ import onnx
 
 from gantool.artifacts import onnx_path_for
 from gantool.checkpoint import read_spec
-from gantool.errors import GantoolError
 from gantool.export.calibration import calibration_inputs
 from gantool.export.int8 import Int8Result, Int8Settings, Staging, quantize, resolve_exclusions, stamp
 from gantool.export.int8_report import format_layer_report, layer_report
 from gantool.export.interface import GraphInterface, interface_for
-from gantool.export.parity import check_io, max_abs_diff
+from gantool.export.onnx_export import validate
+from gantool.export.parity import max_abs_diff
 
 Log = Callable[[str], None]
 
@@ -67,7 +67,7 @@ def _export_one(checkpoint: Path, out_dir: Path, settings: Int8Settings, log: Lo
         }  # fmt: skip
         stamp(model, source, details, {"verdict": "not judged yet", "passed": False, "forced": False})
         staging.file.write_bytes(model.SerializeToString())
-        _validate(staging.file, model, interface)
+        validate(staging.file, model, interface, "int8", path.name)
         diff = max_abs_diff(staging.file, interface, _fp32_outputs(fp32, interface))
         log(f"{path.name}: max abs diff vs the FP32 export {diff:.2e} (informative: the quality verdict decides)")
         layers = []
@@ -90,14 +90,6 @@ def _export_one(checkpoint: Path, out_dir: Path, settings: Int8Settings, log: Lo
         return result
     finally:
         staging.close()
-
-
-def _validate(path: Path, model: onnx.ModelProto, interface: GraphInterface) -> None:
-    try:
-        onnx.checker.check_model(str(path), full_check=True)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
-        raise GantoolError(f"{path.name} fails onnx.checker: {str(exc).strip().splitlines()[0]}") from None
-    check_io(model, interface, path.name)
 
 
 def _fp32_outputs(fp32: Path, interface: GraphInterface) -> list[np.ndarray]:

@@ -164,7 +164,7 @@ def _export_one(
         model = _export(variants[precision], interface, opset)
         _stamp(model, spec, interface, precision)
         tmp.write_bytes(model.SerializeToString())
-        _validate(tmp, model, interface, precision, path.name)
+        validate(tmp, model, interface, precision, path.name)
         diff = max_abs_diff(tmp, interface, references)
         result = ExportResult(path, precision, diff, TOLERANCES[precision])
         say(f"{path.name}: max abs diff vs PyTorch {diff:.1e} (tolerance {result.tolerance:.0e})")
@@ -246,7 +246,7 @@ def _stamp(model: onnx.ModelProto, spec: ModelSpec, interface: GraphInterface, p
     onnx.helper.set_model_props(model, {METADATA_KEY: spec.to_json(), PRECISION_KEY: precision})
 
 
-def _validate(path: Path, model: onnx.ModelProto, interface: GraphInterface, precision: str, name: str) -> None:
+def validate(path: Path, model: onnx.ModelProto, interface: GraphInterface, precision: str, name: str) -> None:
     """The written file passes onnx.checker, keeps the I/O contract and, for FP16, holds FP16 weights."""
     try:
         onnx.checker.check_model(str(path), full_check=True)
