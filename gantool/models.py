@@ -38,16 +38,37 @@ class MLPGenerator(nn.Module):
         return self.net(z).view(-1, *self.image_shape)  # N×C×H×W
 
 
-class MLPDiscriminator(nn.Module):
-    """Images (N×C×H×W) → reversed hidden widths with LeakyReLU and dropout → one logit."""
+class MinibatchStd(nn.Module):
+    """Appends one feature to every row: the batch's standard deviation, averaged over the features.
 
-    def __init__(self, hidden: list[int], image_shape: tuple[int, int, int], dropout: float = 0.3) -> None:
+    ProGAN's minibatch standard deviation (Karras et al. 2018), for the MLP: a
+    discriminator that sees how much a batch varies can tell a generator that
+    draws few digits from the real mix of ten, so the generator is paid to
+    cover every class. Real and fake batches go through D separately, so the
+    statistic never mixes the two. Under DDP each process takes its own batch's,
+    as BatchNorm does.
+    """
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        spread = features.std(dim=0, correction=0).mean()  # scalar: a batch of one has none
+        return torch.cat([features, spread.expand(len(features), 1)], dim=1)  # N×F → N×(F+1)
+
+
+class MLPDiscriminator(nn.Module):
+    """Images (N×C×H×W) → reversed hidden widths with LeakyReLU and dropout → [minibatch std] → one logit."""
+
+    def __init__(
+        self, hidden: list[int], image_shape: tuple[int, int, int], dropout: float = 0.3, minibatch_std: bool = False
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]  # N×C×H×W → N×(C·H·W)
         width = math.prod(image_shape)
         for out in reversed(hidden):
             layers += [nn.Linear(width, out), nn.LeakyReLU(0.2), nn.Dropout(dropout)]
             width = out
+        if minibatch_std:
+            layers.append(MinibatchStd())  # N×width → N×(width+1)
+            width += 1
         layers.append(nn.Linear(width, 1))  # N×width → N×1 logit
         self.net = nn.Sequential(*layers)
 
@@ -215,9 +236,18 @@ GENERATORS: dict[str, Callable[[ModelSpec], nn.Module]] = {
     "resnet": _resnet_generator,
 }
 
-DISCRIMINATORS: dict[str, Callable[[ModelSpec, float], nn.Module]] = {
-    "mlp": lambda spec, dropout: MLPDiscriminator(list(spec.arch_params["hidden"]), spec.image_shape, dropout),
-    "dcgan": lambda spec, dropout: DCGANDiscriminator(spec.arch_params["ngf"], spec.image_shape),
+
+def _mlp_discriminator(spec: ModelSpec, dropout: float, minibatch_std: bool) -> nn.Module:
+    return MLPDiscriminator(list(spec.arch_params["hidden"]), spec.image_shape, dropout, minibatch_std)
+
+
+def _dcgan_discriminator(spec: ModelSpec, dropout: float, minibatch_std: bool) -> nn.Module:
+    return DCGANDiscriminator(spec.arch_params["ngf"], spec.image_shape)
+
+
+DISCRIMINATORS: dict[str, Callable[[ModelSpec, float, bool], nn.Module]] = {
+    "mlp": _mlp_discriminator,
+    "dcgan": _dcgan_discriminator,
 }
 
 
@@ -226,12 +256,12 @@ def build_generator(spec: ModelSpec) -> nn.Module:
     return GENERATORS[spec.arch](spec)
 
 
-def build_discriminator(spec: ModelSpec, dropout: float = 0.3) -> nn.Module:
+def build_discriminator(spec: ModelSpec, dropout: float = 0.3, minibatch_std: bool = False) -> nn.Module:
     """The discriminator that trains against the spec's GAN generator (CycleGAN uses PatchDiscriminator).
 
-    ``dropout`` applies to the MLP's hidden layers; the DCGAN discriminator has none.
+    ``dropout`` and ``minibatch_std`` apply to the MLP; the DCGAN discriminator has neither.
     """
-    return DISCRIMINATORS[spec.arch](spec, dropout)
+    return DISCRIMINATORS[spec.arch](spec, dropout, minibatch_std)
 
 
 def init_dcgan_weights(module: nn.Module) -> None:

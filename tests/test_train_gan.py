@@ -97,6 +97,41 @@ def test_resume_refuses_changed_settings_and_finished_runs(cli, tmp_path: Path) 
     assert len(metrics(run)) == 1
 
 
+def test_the_mlp_discriminator_sees_how_much_each_batch_varies() -> None:
+    import torch
+
+    from gantool.models import MLPDiscriminator
+
+    torch.manual_seed(0)
+    plain, seeing = MLPDiscriminator([8, 16], (1, 4, 4), 0.0), MLPDiscriminator([8, 16], (1, 4, 4), 0.0, True)
+    last = seeing.net[-1]  # N×(8+1) → N×1: the extra input is the batch's spread
+    assert (plain.net[-1].in_features, last.in_features) == (8, 9)
+    with torch.no_grad():
+        last.weight.zero_(), last.bias.zero_()
+        last.weight[0, -1] = 1.0  # the logit is the spread alone
+        same, varied = torch.ones(5, 1, 4, 4), torch.randn(5, 1, 4, 4)
+        assert plain(varied).shape == seeing(varied).shape == (5,)
+        assert torch.equal(seeing(same), torch.zeros(5))  # five copies of one image: no spread
+        assert (seeing(varied) > 0).all() and torch.equal(seeing(varied[:1]), torch.zeros(1))  # one image: none
+
+
+def test_a_run_saved_before_the_minibatch_std_resumes_as_it_trained(cli, tmp_path: Path) -> None:
+    import torch
+
+    run = tmp_path / "run"
+    args = ["--dataset", image_folder(tmp_path / "data"), "--image-size", "8", "--batch-size", "8", *TINY]
+    assert cli("train", "gan", "--out", run, "--epochs", "1", "--no-minibatch-std", *args).exit_code == 0
+    state = torch.load(run / "train_state.pt", weights_only=True)
+    del state["config"]["minibatch_std"]  # what gantool wrote before the option existed
+    torch.save(state, run / "train_state.pt")
+
+    resumed = cli("train", "gan", "--out", run, "--epochs", "2", "--resume")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert read_spec(run / "generator.safetensors").provenance["minibatch_std"] is False
+    changed = cli("train", "gan", "--out", run, "--epochs", "3", "--resume", "--minibatch-std")
+    assert changed.exit_code == 2 and "--minibatch-std True differs from its False" in changed.stderr
+
+
 def test_resume_refuses_a_damaged_or_foreign_state(cli, tmp_path: Path) -> None:
     import torch
 

@@ -144,6 +144,14 @@ def gan(
             min=0, max=0.9, help="Dropout of the MLP discriminator's hidden layers (each process draws its own masks)."
         ),
     ] = DEFAULTS.dropout,
+    minibatch_std: Annotated[
+        bool,
+        typer.Option(
+            "--minibatch-std/--no-minibatch-std",
+            help="Show the MLP discriminator each batch's spread (ProGAN's minibatch std), so the generator is paid "
+            "to draw every class. Each process takes its own batch's.",
+        ),
+    ] = DEFAULTS.minibatch_std,
     seed: Annotated[
         int, typer.Option(min=0, max=MAX_SEED, help="Seed for weights, shuffling, noise and the sample grid.")
     ] = DEFAULTS.seed,
@@ -179,7 +187,8 @@ def gan(
     cfg = GanConfig(
         dataset=dataset, image_size=image_size, arch=arch.value, hidden=_hidden_widths(hidden), ngf=ngf,
         latent_dim=latent_dim, epochs=epochs or gan_epochs(dataset), batch_size=batch_size, lr=lr, loss=loss.value,
-        d_steps=d_steps, ema=ema, dropout=dropout, amp=amp.value, seed=seed, save_every=save_every, keep=keep,
+        d_steps=d_steps, ema=ema, dropout=dropout, minibatch_std=minibatch_std, amp=amp.value, seed=seed,
+        save_every=save_every, keep=keep,
     )  # fmt: skip
     state = None
     if resume:
@@ -256,7 +265,7 @@ def cyclegan(
         float | None,
         typer.Option(
             min=0,
-            help="Weight of the cycle losses |G_B(G_A(a)) − a| and |G_A(G_B(b)) − b|. Default: 20 on digits-m, 10 "
+            help="Weight of the cycle losses |G_B(G_A(a)) − a| and |G_A(G_B(b)) − b|. Default: 30 on digits-m, 10 "
             "(the reference's) on a folder.",
             show_default=False,
         ),

@@ -6,7 +6,7 @@ belongs to the A→B side as in the reference. Per batch, one generator update
 on the sum of
 
 - ``loss_G_A``, ``loss_G_B``: LSGAN, mean (D(fake) − 1)², fakes straight from the translators;
-- ``loss_cycle_A`` = λ·|G_B(G_A(a)) − a|₁ (λ = ``--lambda-cycle``, 10 as in the reference, 20 on
+- ``loss_cycle_A`` = λ·|G_B(G_A(a)) − a|₁ (λ = ``--lambda-cycle``, 10 as in the reference, 30 on
   digits-m), ``loss_cycle_B`` likewise with λ_B (``--lambda-cycle-b``: λ, 0 on digits-m);
 - ``loss_idt_A`` = λ·λ_idt·|G_A(b) − b|₁, ``loss_idt_B`` likewise: a translator fed its own
   target domain should leave it alone, which keeps colours from drifting.

@@ -78,7 +78,7 @@ class GanTrainer:
         refuse_oversized(lambda: (build_generator(spec), build_discriminator(spec)), "--hidden or --image-size")
         torch.manual_seed(cfg.seed)  # initial weights and dropout masks follow --seed
         self.generator = build_generator(spec).to(self.device)
-        self.discriminator = build_discriminator(spec, cfg.dropout).to(self.device)
+        self.discriminator = build_discriminator(spec, cfg.dropout, cfg.minibatch_std).to(self.device)
         if spec.arch == "dcgan":
             self.generator.apply(init_dcgan_weights)
             self.discriminator.apply(init_dcgan_weights)
@@ -232,6 +232,7 @@ class GanTrainer:
             "lr": self.cfg.lr,
             "ema": self.cfg.ema,
             "dropout": self.cfg.dropout,
+            "minibatch_std": self.cfg.minibatch_std,
             "amp": self.amp.mode,
             "world_size": self.world.size,
             "torch_version": torch.__version__,

@@ -130,7 +130,7 @@ def plain_gan(args: argparse.Namespace, device: torch.device) -> float:
     torch.manual_seed(0)
     hidden = [128, 256, 512]
     generator = MLPGenerator(100, hidden, (1, 28, 28)).to(device)
-    discriminator = MLPDiscriminator(hidden, (1, 28, 28), 0.2).to(device)
+    discriminator = MLPDiscriminator(hidden, (1, 28, 28), 0.2, minibatch_std=True).to(device)
     opt_g = torch.optim.Adam(generator.parameters(), 4e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(discriminator.parameters(), 4e-4, betas=(0.5, 0.999))
     images = torch.from_numpy(synthetic(2048, 28, 1, 0)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
