@@ -19,7 +19,7 @@ DEFAULT_HIDDEN = (128, 256, 512)  # z → 128 → 256 → 512 → image
 CYCLEGAN_LR = 2e-4  # the reference's
 DEFAULT_NGF = 64
 DEFAULT_EMA = 0.999
-# The MLP discriminator's dropout: the seed notes' 0.3 kept every class but blurred the samples; 0.2 sharpens them,
+# The MLP discriminator's dropout: the seed notes' 0.3 kept every class but fell short on confidence; 0.2 reaches it,
 # and the minibatch std feature keeps every class (benchmarks/RESULTS.md, "Making the defaults as good as their data").
 DEFAULT_DROPOUT = 0.2
 DEFAULT_KEEP = 3  # periodic checkpoints kept with --save-every
